@@ -1,0 +1,3 @@
+"""pytest-meronodes: clusters of Calimero nodes (merod) as pytest fixtures."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,7 @@
+"""A merod simulator: a test double honouring the interface in docs/merod-interface.md.
+
+It is used by this project's own test suite and as a zero-setup demo. It is never a silent
+substitute for merod: `merod-sim --version` and the pytest header both say "simulator".
+"""
+
+SIMULATED_MEROD_VERSION = "0.11.0-rc.25"
