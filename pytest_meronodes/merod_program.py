@@ -3,17 +3,48 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
+from functools import lru_cache
+
+from .errors import ConfigurationError
 
 SIMULATOR_ALIAS = "sim"
 SIMULATOR_MODULE = "pytest_meronodes.simulator"
 
 
-class MerodProgramError(Exception):
+class MerodProgramError(ConfigurationError):
     """The configured merod program cannot be found or does not behave like merod."""
+
+
+_VERSION = re.compile(r"(\d+)\.(\d+)\.(\d+)(?:-rc\.(\d+))?")
+
+
+@dataclass(frozen=True, order=True)
+class MerodVersion:
+    """A merod release, comparable: 0.10.0-rc.38 < 0.10.0 < 0.10.1-rc.1."""
+
+    major: int
+    minor: int
+    patch: int
+    rc: float  # a final release sorts after all of its release candidates
+
+    @classmethod
+    def parse(cls, text: str) -> MerodVersion:
+        match = _VERSION.search(text)
+        if match is None:
+            raise ValueError(f"no merod version in {text!r}")
+        major, minor, patch, rc = match.groups()
+        return cls(int(major), int(minor), int(patch), float(rc) if rc else float("inf"))
+
+
+# Section 6 of the interface: the first release with each behaviour.
+NODE_FLAG_SINCE = MerodVersion(0, 10, 0, 38)  # --node replaces --node-name
+EMBEDDED_AUTH_SINCE = MerodVersion(0, 10, 0, 18)
+READY_ENDPOINT_SINCE = MerodVersion(0, 11, 0, 10)
 
 
 @dataclass(frozen=True)
@@ -30,21 +61,28 @@ class MerodProgram:
 
     def version(self, timeout: float = 15.0) -> str:
         """The first line of `--version`; raises MerodProgramError if it is not merod's."""
-        try:
-            completed = subprocess.run(
-                [*self.command, "--version"], capture_output=True, text=True, timeout=timeout, check=False
-            )
-        except OSError as error:
-            raise MerodProgramError(f"cannot run {self.describe()!r}: {error.strerror}") from None
-        except subprocess.TimeoutExpired:
-            raise MerodProgramError(f"{self.describe()!r} --version did not answer in {timeout:g} s") from None
-        first_line = (completed.stdout.strip().splitlines() or [""])[0]
-        if completed.returncode != 0 or not first_line.startswith("merod"):
-            raise MerodProgramError(
-                f"{self.describe()!r} does not look like merod: `--version` exited "
-                f"{completed.returncode} and printed {first_line!r}"
-            )
-        return first_line
+        return _version_of(self.command, timeout)
+
+
+@lru_cache(maxsize=8)
+def _version_of(command: tuple[str, ...], timeout: float) -> str:
+    """Asked once per process: the header and the backend both want it."""
+    shown = " ".join(command)
+    try:
+        completed = subprocess.run(
+            [*command, "--version"], capture_output=True, text=True, timeout=timeout, check=False
+        )
+    except OSError as error:
+        raise MerodProgramError(f"cannot run {shown!r}: {error.strerror}") from None
+    except subprocess.TimeoutExpired:
+        raise MerodProgramError(f"{shown!r} --version did not answer in {timeout:g} s") from None
+    first_line = (completed.stdout.strip().splitlines() or [""])[0]
+    if completed.returncode != 0 or not first_line.startswith("merod"):
+        raise MerodProgramError(
+            f"{shown!r} does not look like merod: `--version` exited {completed.returncode} "
+            f"and printed {first_line!r}; point --merod-binary at a merod binary"
+        )
+    return first_line
 
 
 def resolve(configured: str) -> MerodProgram:

@@ -10,8 +10,9 @@ GROUP = "meronodes"
 
 @dataclass(frozen=True)
 class OptionSpec:
-    name: str  # dest, ini key and MERONODES_<NAME> environment variable
+    name: str  # dest, ini key, and MERONODES_<NAME> environment variable
     flag: str
+    kind: str  # "str", "int", "float", "bool" or "list"
     default: str
     help: str
 
@@ -21,12 +22,31 @@ class OptionSpec:
 
 
 OPTIONS: tuple[OptionSpec, ...] = (
-    OptionSpec(
-        "merod_binary",
-        "--merod-binary",
-        "merod",
-        "merod program: a path or a name on PATH; 'sim' runs the bundled merod simulator",
-    ),
+    OptionSpec("node_backend", "--node-backend", "str", "binary",
+               "where nodes run: binary (native merod processes), docker, or remote (already running)"),
+    OptionSpec("merod_binary", "--merod-binary", "str", "merod",
+               "merod program: a path or a name on PATH; 'sim' runs the bundled merod simulator"),
+    OptionSpec("node_count", "--node-count", "int", "1",
+               "number of nodes when a test does not say"),
+    OptionSpec("node_log_level", "--node-log-level", "str", "info",
+               "RUST_LOG filter for the nodes, e.g. info or calimero_node=debug"),
+    OptionSpec("node_startup_timeout", "--node-startup-timeout", "float", "60",
+               "seconds a cluster may take from start to a ready mesh"),
+    OptionSpec("node_port_range", "--node-port-range", "str", "20000-29999",
+               "host ports nodes may use, FIRST-LAST (outside the kernel's ephemeral range)"),
+    OptionSpec("keep_nodes", "--keep-nodes", "bool", "false",
+               "leave every cluster running after the session and print how to reach it"),
+    OptionSpec("keep_nodes_on_failure", "--keep-nodes-on-failure", "bool", "false",
+               "leave a failed test's cluster running and print how to reach it"),
+    OptionSpec("node_base_dir", "--node-base-dir", "str", "",
+               "directory for node homes and logs (default: a directory in pytest's basetemp)"),
+    OptionSpec("node_url", "--node-url", "list", "",
+               "remote backend: URL of a running node (repeat the option; ini: one per line)"),
+    OptionSpec("node_username", "--node-username", "str", "",
+               "remote backend: admin user name for the nodes' auth"),
+    OptionSpec("node_password", "--node-password", "str", "",
+               "remote backend: admin password (prefer the environment variable)"),
 )
 
 BY_NAME = {spec.name: spec for spec in OPTIONS}
+BACKENDS = ("binary", "docker", "remote")

@@ -1,38 +1,145 @@
-"""pytest-meronodes hooks, options and default fixtures."""
+"""pytest-meronodes: hooks, options and default fixtures. The work is done elsewhere."""
 
 from __future__ import annotations
 
+from collections.abc import Generator, Iterator
+from typing import Any
+
 import pytest
 
+from .backends import create_backend
+from .backends.base import Backend
+from .cluster import Cluster, Node
 from .config import MeronodesConfig, build_config
-from .merod_program import MerodProgramError, resolve
+from .errors import ConfigurationError, MeronodesError
+from .factory import ClusterFactory
+from .merod_program import resolve
 from .options import GROUP, OPTIONS
 
-_CONFIG_KEY = pytest.StashKey[MeronodesConfig]()
+_SETTINGS = pytest.StashKey[MeronodesConfig]()
+_KEPT = pytest.StashKey[list[str]]()
+_ITEM_CLUSTERS = pytest.StashKey[list[Cluster]]()
+_ITEM_FAILED = pytest.StashKey[bool]()
+LOG_LINES = 40
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup(GROUP, "Calimero node clusters (pytest-meronodes)")
     for spec in OPTIONS:
-        group.addoption(spec.flag, dest=spec.name, default=None, help=f"{spec.help} [env {spec.env}]")
-        parser.addini(spec.name, f"{spec.help} (default: {spec.default})", default="")
+        text = f"{spec.help} [env {spec.env}; default {spec.default or 'none'}]"
+        if spec.kind == "bool":
+            group.addoption(spec.flag, dest=spec.name, action="store_const", const=True, default=None, help=text)
+            parser.addini(spec.name, spec.help, type="bool", default=None)
+        elif spec.kind == "list":
+            group.addoption(spec.flag, dest=spec.name, action="append", default=None, help=text)
+            parser.addini(spec.name, spec.help, type="linelist", default=[])
+        else:
+            group.addoption(spec.flag, dest=spec.name, default=None, help=text)
+            parser.addini(spec.name, spec.help, default="")
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.stash[_CONFIG_KEY] = build_config(config)
+    config.addinivalue_line(
+        "markers",
+        "nodes(count=1, auth=None, config=None, config_path=None, log_level=None, names=None): "
+        "the `cluster` fixture starts this cluster of Calimero nodes for the test",
+    )
+    try:
+        config.stash[_SETTINGS] = build_config(config)
+    except ConfigurationError as error:
+        raise pytest.UsageError(f"pytest-meronodes: {error}") from None
+    config.stash[_KEPT] = []
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
-    settings = config.stash[_CONFIG_KEY]
+    settings = config.stash[_SETTINGS]
+    if settings.backend == "remote":
+        return [f"meronodes: backend=remote, nodes: {', '.join(settings.node_urls) or 'none configured'}"]
     try:
         program = resolve(settings.merod_binary)
-        described = f"{program.describe()} ({program.version()})"
-    except MerodProgramError as error:
-        described = f"unavailable: {error}"
-    return [f"meronodes: merod={described}"]
+        kind = "the merod SIMULATOR" if program.is_simulator else "merod"
+        return [f"meronodes: backend={settings.backend}, {kind}: {program.describe()} ({program.version()})"]
+    except MeronodesError as error:
+        return [f"meronodes: backend={settings.backend}, merod unavailable: {error}"]
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, None]:
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()
+    if not report.failed:
+        return
+    item.stash[_ITEM_FAILED] = True
+    for cluster in _clusters_of(item):
+        for node in cluster:
+            title = f"meronodes: log of {node.name} (last {LOG_LINES} lines)"
+            report.sections.append((title, node.log_tail(LOG_LINES)))
+
+
+def _clusters_of(item: pytest.Item) -> Iterator[Cluster]:
+    """The clusters a test started, and those fixtures handed it (session clusters too)."""
+    seen: set[int] = set()
+    handed = [value for value in getattr(item, "funcargs", {}).values() if isinstance(value, (Cluster, Node))]
+    for candidate in [*item.stash.get(_ITEM_CLUSTERS, []), *handed]:
+        cluster = candidate if isinstance(candidate, Cluster) else None
+        if cluster is not None and id(cluster) not in seen:
+            seen.add(id(cluster))
+            yield cluster
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    kept = config.stash.get(_KEPT, [])
+    if kept:
+        terminalreporter.section("meronodes: clusters left running")
+        for text in kept:
+            terminalreporter.write_line(text)
 
 
 @pytest.fixture(scope="session")
 def meronodes_config(pytestconfig: pytest.Config) -> MeronodesConfig:
     """The resolved pytest-meronodes settings of this session."""
-    return pytestconfig.stash[_CONFIG_KEY]
+    return pytestconfig.stash[_SETTINGS]
+
+
+@pytest.fixture(scope="session")
+def meronodes_backend(meronodes_config: MeronodesConfig, tmp_path_factory: pytest.TempPathFactory) -> Backend:
+    """The backend that starts this session's clusters."""
+    base_dir = meronodes_config.base_dir or tmp_path_factory.mktemp("meronodes", numbered=True)
+    base_dir.mkdir(parents=True, exist_ok=True)
+    return create_backend(meronodes_config, base_dir)
+
+
+@pytest.fixture(scope="session")
+def node_cluster_factory(
+    pytestconfig: pytest.Config, meronodes_config: MeronodesConfig, meronodes_backend: Backend
+) -> Iterator[ClusterFactory]:
+    """Start clusters that live for the whole session: `node_cluster_factory(count=3)`."""
+    factory = ClusterFactory(meronodes_config, meronodes_backend)
+    yield factory
+    pytestconfig.stash[_KEPT].extend(factory.close(keep=meronodes_config.keep_nodes))
+
+
+@pytest.fixture
+def node_cluster(
+    request: pytest.FixtureRequest, meronodes_config: MeronodesConfig, meronodes_backend: Backend
+) -> Iterator[ClusterFactory]:
+    """Start clusters for one test: `cluster = node_cluster(count=3, auth="embedded")`."""
+    item = request.node
+    item.stash[_ITEM_CLUSTERS] = []
+    factory = ClusterFactory(meronodes_config, meronodes_backend, on_start=item.stash[_ITEM_CLUSTERS].append)
+    yield factory
+    failed = item.stash.get(_ITEM_FAILED, False)
+    keep = meronodes_config.keep_nodes or (meronodes_config.keep_nodes_on_failure and failed)
+    request.config.stash[_KEPT].extend(factory.close(keep=keep))
+
+
+@pytest.fixture
+def cluster(request: pytest.FixtureRequest, node_cluster: ClusterFactory) -> Cluster:
+    """The cluster described by the test's `@pytest.mark.nodes(...)` marker."""
+    marker = request.node.get_closest_marker("nodes")
+    arguments: dict[str, Any] = dict(marker.kwargs) if marker else {}
+    if marker and marker.args:
+        if len(marker.args) > 1 or "count" in arguments:
+            raise ConfigurationError("the nodes marker takes at most one positional argument: count")
+        arguments["count"] = marker.args[0]
+    return node_cluster(**arguments)

@@ -1,4 +1,4 @@
-"""A merod simulator: a test double honouring the interface in docs/merod-interface.md.
+"""A merod simulator: a test double honouring the merod interface (docs/simulator.md says what it covers).
 
 It is used by this project's own test suite and as a zero-setup demo. It is never a silent
 substitute for merod: `merod-sim --version` and the pytest header both say "simulator".

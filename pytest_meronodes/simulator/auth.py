@@ -25,7 +25,7 @@ from .web import CORS_HEADERS, HttpRequest, HttpResponse
 TARGET = "calimero_auth"
 ISSUER = "calimero-auth"
 ADMIN_FILE = "admin.json"
-SECRET_FILE = "jwt_secret"
+SECRET_FILE = "jwt_secret"  # noqa: S105 (a file name, not a secret)
 MIN_PASSWORD, MAX_PASSWORD = 8, 128
 # a refresh is accepted only when the access token expires within this many seconds
 REFRESH_LEEWAY = 60

@@ -99,7 +99,7 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
 
 def _node_dir(args: argparse.Namespace) -> Path:
     home = Path(args.home).expanduser() if args.home else Path.home() / ".calimero"
-    return home / args.node
+    return home / str(args.node)
 
 
 def _read_password(args: argparse.Namespace) -> str | None:

@@ -167,9 +167,8 @@ class Node:
             context = self.state.contexts.get(context_id)
             reply = self._state_message(context) if context is not None else None
             current_hash = context.state_hash() if context is not None else None
-        if kind == "ctx_query" and reply is not None:
-            self.swarm.send(peer_id, reply)
-        elif kind == "ctx_hash" and reply is not None and message.get("hash") != current_hash:
+        asked = kind == "ctx_query" or (kind == "ctx_hash" and message.get("hash") != current_hash)
+        if asked and reply is not None:
             self.swarm.send(peer_id, reply)
         elif kind in ("ctx_delta", "ctx_state"):
             entries = message.get("entries")

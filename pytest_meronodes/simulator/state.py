@@ -153,7 +153,9 @@ class NodeState:
             if context is None:
                 raise ExecutionError("Uninitialized", f"context {context_id} is not on this node")
             if not isinstance(args, dict):
-                raise ExecutionError("FunctionCallError", {"type": "InvalidArguments", "data": "argsJson must be an object"})
+                raise ExecutionError(
+                    "FunctionCallError", {"type": "InvalidArguments", "data": "argsJson must be an object"}
+                )
             if method == "set":
                 key, value = self._key(args), args.get("value")
                 if value is None:

@@ -11,7 +11,6 @@ import contextlib
 import json
 import socket
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -150,7 +149,7 @@ class Swarm:
         for thread in self._threads:
             thread.join(timeout=1)
 
-    def _spawn(self, target: Callable[..., None], *args: Any) -> None:
+    def _spawn(self, target: Callable[..., object], *args: Any) -> None:
         thread = threading.Thread(target=target, args=args, daemon=True)
         thread.start()
         with self._lock:
@@ -190,10 +189,7 @@ class Swarm:
         delay = 0.05
         while not self._stopping.is_set():
             if not self._connected_to(target):
-                if self._dial(target):
-                    delay = 0.05
-                else:
-                    delay = min(delay * 1.5, 1.0)
+                delay = 0.05 if self._dial(target) else min(delay * 1.5, 1.0)
             if self._stopping.wait(delay if not self._connected_to(target) else 0.5):
                 return
 

@@ -95,9 +95,9 @@ def _request_handler_class(handle: Handler, log: Logger, target: str) -> type[Ba
             if self.command != "HEAD":
                 self.wfile.write(response.body)
 
-        do_GET = do_POST = do_PUT = do_DELETE = do_OPTIONS = do_HEAD = _serve  # noqa: N815
+        do_GET = do_POST = do_PUT = do_DELETE = do_OPTIONS = do_HEAD = _serve
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: Any) -> None:
             log.debug(target, format % args)
 
     return RequestHandler

@@ -1,0 +1,21 @@
+from __future__ import annotations
+
+from typing import Protocol
+
+from ..cluster import Cluster, ClusterSpec
+
+
+class Backend(Protocol):
+    """Starts clusters and knows how to describe itself in the pytest header."""
+
+    name: str
+
+    def describe(self) -> list[str]: ...
+
+    def start_cluster(self, spec: ClusterSpec, cluster_id: str) -> Cluster:
+        """A ready cluster, or an error after everything half-started was removed."""
+        ...
+
+    def keep_instructions(self, cluster: Cluster) -> str:
+        """How to reach a cluster left running, and how to remove it."""
+        ...

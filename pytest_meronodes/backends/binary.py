@@ -1,0 +1,217 @@
+"""Native merod processes (or the simulator) on this machine, on ports from the shared registry."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import subprocess
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from ..client import Credentials, NodeClient
+from ..cluster import Cluster, ClusterSpec, Node, wait_for_mesh
+from ..config import MeronodesConfig
+from ..errors import ConfigurationError, NodeStartError
+from ..merod_program import (
+    EMBEDDED_AUTH_SINCE,
+    NODE_FLAG_SINCE,
+    READY_ENDPOINT_SINCE,
+    MerodVersion,
+    resolve,
+)
+from ..node_config import check_user_config, compose, read_toml, write_toml
+from ..ports import PortRegistry
+from ..process import NodeProcess
+from ..readiness import authenticate, wait_until_ready
+
+T = TypeVar("T")
+ADMIN_USER = "meronodes-admin"
+STOP_GRACE = 5.0
+
+
+def run_parallel(function: Callable[[T], Any], items: list[T]) -> None:
+    """Run `function` on every item at once; re-raise the first error after all have finished."""
+    if not items:
+        return
+    with ThreadPoolExecutor(max_workers=len(items)) as pool:
+        futures = [pool.submit(function, item) for item in items]
+    for future in futures:
+        future.result()
+
+
+@dataclass
+class NodePlan:
+    name: str
+    server_port: int
+    swarm_port: int
+    home: Path  # merod's --home; the node's directory is home/name
+    log_path: Path
+    peer_id: str = ""
+    process: NodeProcess | None = None
+
+    @property
+    def node_dir(self) -> Path:
+        return self.home / self.name
+
+    @property
+    def multiaddr(self) -> str:
+        return f"/ip4/127.0.0.1/tcp/{self.swarm_port}/p2p/{self.peer_id}"
+
+
+class BinaryBackend:
+    name = "binary"
+
+    def __init__(self, config: MeronodesConfig, base_dir: Path) -> None:
+        self.config = config
+        self.base_dir = base_dir
+        self.program = resolve(config.merod_binary)
+        self.version_text = self.program.version()
+        try:
+            self.version = MerodVersion.parse(self.version_text)
+        except ValueError:
+            self.version = MerodVersion(999, 0, 0, float("inf"))  # unknown: assume the newest
+        self.ports = PortRegistry(config.port_range)
+
+    def describe(self) -> list[str]:
+        kind = "the merod SIMULATOR" if self.program.is_simulator else "merod"
+        return [f"meronodes: backend=binary, {kind}: {self.program.describe()} ({self.version_text})"]
+
+    # -- start ----------------------------------------------------------------------------------
+    def _merod(self, plan: NodePlan, *args: str) -> list[str]:
+        node_flag = "--node" if self.version >= NODE_FLAG_SINCE else "--node-name"
+        return [*self.program.command, "--home", str(plan.home), node_flag, plan.name, *args]
+
+    def _env(self, spec: ClusterSpec) -> dict[str, str]:
+        env = dict(os.environ)
+        env["RUST_LOG"] = spec.log_level
+        env["RUST_BACKTRACE"] = "1"
+        return env
+
+    def start_cluster(self, spec: ClusterSpec, cluster_id: str) -> Cluster:
+        if spec.auth == "proxy":
+            raise ConfigurationError("auth='proxy' needs the Docker backend (--node-backend=docker)")
+        if spec.auth == "embedded" and self.version < EMBEDDED_AUTH_SINCE:
+            raise ConfigurationError(f"embedded auth needs merod >= 0.10.0-rc.18; {self.version_text}")
+        deadline = time.monotonic() + self.config.startup_timeout
+        cluster_dir = self.base_dir / cluster_id
+        cluster_dir.mkdir(parents=True, exist_ok=False)
+        ports: list[int] = []
+        plans: list[NodePlan] = []
+        try:
+            ports = self.ports.allocate(2 * spec.count)
+            plans = [
+                NodePlan(name, ports[2 * i], ports[2 * i + 1], cluster_dir, cluster_dir / f"{name}.log")
+                for i, name in enumerate(spec.names)
+            ]
+            credentials = Credentials(ADMIN_USER, secrets.token_urlsafe(18)) if spec.auth else None
+            run_parallel(lambda plan: self._init(plan, spec, credentials, deadline), plans)
+            namespace = f"calimero/pytest-meronodes/{cluster_id}"
+            for plan, user_config_path in zip(plans, spec.config_path or [None] * len(plans)):
+                self._configure(plan, plans, spec, namespace, user_config_path)
+            env = self._env(spec)
+            for plan in plans:
+                plan.process = NodeProcess(self._merod(plan, "run"), log_path=plan.log_path, env=env)
+                plan.process.start()
+            nodes = [self._node(plan, credentials) for plan in plans]
+            check_ready = self.version >= READY_ENDPOINT_SINCE
+            run_parallel(
+                lambda node: wait_until_ready(
+                    node, deadline=deadline, timeout=self.config.startup_timeout, check_ready=check_ready
+                ),
+                nodes,
+            )
+            if credentials is not None:
+                run_parallel(authenticate, nodes)
+            wait_for_mesh(nodes, timeout=max(0.1, deadline - time.monotonic()))
+        except BaseException:
+            self._teardown(plans, ports, cluster_dir, remove_home=True)
+            raise
+        return Cluster(
+            cluster_id, nodes, lambda: self._teardown(plans, ports, cluster_dir, remove_home=True)
+        )
+
+    def _init(self, plan: NodePlan, spec: ClusterSpec, credentials: Credentials | None, deadline: float) -> None:
+        args = [
+            "init",
+            "--server-host", "127.0.0.1",
+            "--server-port", str(plan.server_port),
+            "--swarm-host", "127.0.0.1",
+            "--swarm-port", str(plan.swarm_port),
+        ]
+        stdin = None
+        if spec.auth == "embedded" and credentials is not None:
+            args += ["--auth-mode", "embedded", "--admin-user", credentials.username, "--admin-password-stdin"]
+            stdin = credentials.password + "\n"
+        try:
+            completed = subprocess.run(
+                self._merod(plan, *args), input=stdin, capture_output=True, text=True,
+                env=self._env(spec), timeout=max(1.0, deadline - time.monotonic()), check=False,
+            )
+        except subprocess.TimeoutExpired:
+            raise NodeStartError(plan.name, "merod init did not finish within the startup timeout") from None
+        plan.log_path.write_text(completed.stdout + completed.stderr)
+        if completed.returncode != 0:
+            raise NodeStartError(
+                plan.name, "merod init failed", exit_code=completed.returncode,
+                log_tail=(completed.stdout + completed.stderr)[-4000:],
+            )
+        generated = read_toml(plan.node_dir / "config.toml", what=f"config written by init for {plan.name}")
+        plan.peer_id = str(generated["identity"]["peer_id"])
+
+    def _configure(
+        self, plan: NodePlan, plans: list[NodePlan], spec: ClusterSpec, namespace: str, user_path: Path | None
+    ) -> None:
+        config_path = plan.node_dir / "config.toml"
+        generated = read_toml(config_path, what=f"config written by init for {plan.name}")
+        user_config = None
+        if user_path is not None:
+            user_config = read_toml(user_path, what="custom config")
+            check_user_config(user_config, user_path)
+        bootstrap = [other.multiaddr for other in plans if other is not plan]
+        final = compose(generated, namespace=namespace, bootstrap=bootstrap, user_config=user_config,
+                        overrides=spec.config)
+        write_toml(config_path, final)
+
+    def _node(self, plan: NodePlan, credentials: Credentials | None) -> Node:
+        url = f"http://127.0.0.1:{plan.server_port}"
+        return Node(
+            name=plan.name,
+            url=url,
+            rpc_port=plan.server_port,
+            swarm_port=plan.swarm_port,
+            peer_id=plan.peer_id,
+            multiaddr=plan.multiaddr,
+            home=plan.node_dir,
+            log_path=plan.log_path,
+            client=NodeClient(plan.name, url, credentials),
+            runtime=plan.process,
+        )
+
+    # -- stop -----------------------------------------------------------------------------------
+    def _teardown(self, plans: list[NodePlan], ports: list[int], cluster_dir: Path, *, remove_home: bool) -> None:
+        processes = [plan.process for plan in plans if plan.process is not None]
+        for process in processes:
+            process.terminate()
+        deadline = time.monotonic() + STOP_GRACE
+        run_parallel(lambda process: process.wait_or_kill(deadline), processes)
+        if ports:
+            self.ports.release(ports)
+        if remove_home:
+            shutil.rmtree(cluster_dir, ignore_errors=True)
+
+    def keep_instructions(self, cluster: Cluster) -> str:
+        lines = [f"cluster {cluster.id} left running:"]
+        pids = []
+        for node in cluster:
+            process = node.runtime
+            pid = process.pid if isinstance(process, NodeProcess) else None
+            if pid:
+                pids.append(str(pid))
+            lines.append(f"  {node.name}: {node.url} pid={pid} home={node.home} log={node.log_path}")
+        lines.append(f"  remove with: kill {' '.join(pids)} && rm -rf {self.base_dir / cluster.id}")
+        return "\n".join(lines)

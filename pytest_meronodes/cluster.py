@@ -1,0 +1,174 @@
+"""What tests receive: a Cluster of Nodes, each with an authenticated NodeClient."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, overload
+
+from .client import NodeClient
+from .errors import NodeAuthError, NodeError, NodeStartError
+from .process import ANSI, log_tail
+
+AUTH_MODES = (None, "embedded", "proxy")
+
+
+@dataclass(frozen=True)
+class ClusterSpec:
+    """What a test asked for, validated."""
+
+    count: int
+    auth: str | None = None
+    config: Mapping[str, Any] = field(default_factory=dict)
+    config_path: tuple[Path | None, ...] = ()  # one per node (a shared file is repeated)
+    log_level: str = "info"
+    names: tuple[str, ...] = ()
+
+
+class NodeRuntime(Protocol):
+    """What a backend keeps of a running node: liveness and logs."""
+
+    def exit_code(self) -> int | None: ...
+
+    def logs(self) -> str: ...
+
+
+@dataclass
+class Node:
+    name: str
+    url: str
+    rpc_port: int | None
+    swarm_port: int | None
+    peer_id: str | None
+    multiaddr: str | None
+    home: Path | None
+    log_path: Path | None
+    client: NodeClient
+    runtime: NodeRuntime | None = field(default=None, repr=False)
+
+    def logs(self) -> str:
+        """Everything the node printed so far, without ANSI colours."""
+        if self.runtime is not None:
+            return ANSI.sub("", self.runtime.logs())
+        return ""
+
+    def log_tail(self, lines: int = 40) -> str:
+        if self.log_path is not None:
+            return log_tail(self.log_path, lines)
+        return "\n".join(self.logs().splitlines()[-lines:])
+
+    def exit_code(self) -> int | None:
+        """None while the node runs (or when it is not ours to watch)."""
+        return self.runtime.exit_code() if self.runtime is not None else None
+
+    def check_alive(self) -> None:
+        code = self.exit_code()
+        if code is not None:
+            raise NodeError(self.name, "node process exited", exit_code=code, log_tail=self.log_tail())
+
+
+class Cluster:
+    def __init__(self, cluster_id: str, nodes: list[Node], stopper: Callable[[], None]) -> None:
+        self.id = cluster_id
+        self.nodes = nodes
+        self._stopper = stopper
+        self.stopped = False
+
+    def __iter__(self) -> Iterator[Node]:
+        return iter(self.nodes)
+
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+    @overload
+    def __getitem__(self, key: int | str) -> Node: ...
+    @overload
+    def __getitem__(self, key: slice) -> list[Node]: ...
+    def __getitem__(self, key: int | str | slice) -> Node | list[Node]:
+        if isinstance(key, str):
+            for node in self.nodes:
+                if node.name == key:
+                    return node
+            raise KeyError(f"no node named {key!r} in cluster {self.id} ({', '.join(self.names)})")
+        return self.nodes[key]
+
+    def __repr__(self) -> str:
+        return f"Cluster({self.id!r}, {self.names})"
+
+    @property
+    def names(self) -> list[str]:
+        return [node.name for node in self.nodes]
+
+    def wait_for_mesh(self, timeout: float = 30.0, min_peers: int | None = None) -> None:
+        """Wait until every node sees at least `min_peers` (default: all others) peers."""
+        wait_for_mesh(self.nodes, timeout=timeout, min_peers=min_peers)
+
+    def wait_for_context_sync(self, context_id: str, timeout: float = 30.0) -> str:
+        """Wait until every node reports the same state hash for the context; return it."""
+        deadline = time.monotonic() + timeout
+        attempt = 0
+        while True:
+            hashes = {node.name: node.client.context_state_hash(context_id) for node in self.nodes}
+            if len(set(hashes.values())) == 1 and None not in hashes.values():
+                return str(next(iter(hashes.values())))
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"context {context_id} did not converge within {timeout:g} s: {hashes}")
+            for node in self.nodes:
+                node.check_alive()
+            time.sleep(poll_interval(attempt))
+            attempt += 1
+
+    def stop(self) -> None:
+        """Stop every node and remove what the cluster created; safe to call twice."""
+        if not self.stopped:
+            self.stopped = True
+            self._stopper()
+
+
+def poll_interval(attempt: int) -> float:
+    """Fast first polls (nodes start in a fraction of a second), then gentler ones."""
+    return min(0.02 * (1.5**attempt), 0.25)
+
+
+def wait_for_mesh(nodes: list[Node], *, timeout: float, min_peers: int | None = None) -> None:
+    wanted = len(nodes) - 1 if min_peers is None else min_peers
+    if wanted <= 0:
+        return
+    deadline = time.monotonic() + timeout
+    seen: dict[str, int] = {}
+
+    def wait_one(node: Node) -> None:
+        attempt = 0
+        while True:
+            node.check_alive()
+            # a 401 here raises NodeAuthError: an auth problem is never "0 peers"
+            seen[node.name] = node.client.peers_count()
+            if seen[node.name] >= wanted:
+                return
+            if time.monotonic() > deadline:
+                return
+            time.sleep(poll_interval(attempt))
+            attempt += 1
+
+    with ThreadPoolExecutor(max_workers=len(nodes)) as pool:
+        for future in [pool.submit(wait_one, node) for node in nodes]:
+            try:
+                future.result()
+            except NodeAuthError:
+                raise
+            except NodeError as error:
+                raise NodeStartError(error.node, f"mesh gate: {error.reason}", exit_code=error.exit_code,
+                                     log_tail=error.log_tail) from None
+    short = {name: count for name, count in seen.items() if count < wanted}
+    if short:
+        counts = ", ".join(f"{name}={count}" for name, count in sorted(seen.items()))
+        first = next(node for node in nodes if node.name in short)
+        raise NodeStartError(
+            first.name,
+            f"mesh gate: expected every node to see >= {wanted} peers within {timeout:g} s; "
+            f"peer counts seen: {counts}",
+            log_tail=first.log_tail(),
+        )

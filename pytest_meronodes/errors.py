@@ -1,0 +1,71 @@
+"""Typed errors. Node errors carry the node's name, its exit code and the tail of its log."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class MeronodesError(Exception):
+    """Base of every error pytest-meronodes raises."""
+
+
+class ConfigurationError(MeronodesError):
+    """An option, marker argument or custom config the user must fix."""
+
+
+class PortsUnavailableError(MeronodesError):
+    """The configured port range has no room for the requested nodes."""
+
+
+class NodeError(MeronodesError):
+    """Something went wrong with one node; the message says which gate or call failed."""
+
+    def __init__(
+        self,
+        node: str,
+        message: str,
+        *,
+        exit_code: int | None = None,
+        log_tail: str = "",
+    ) -> None:
+        self.node = node
+        self.reason = message
+        self.exit_code = exit_code
+        self.log_tail = log_tail
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        text = f"node {self.node!r}: {self.reason}"
+        if self.exit_code is not None:
+            text += f" (exit code {self.exit_code})"
+        if self.log_tail:
+            text += f"\n--- last lines of {self.node}'s log ---\n{self.log_tail.rstrip()}"
+        return text
+
+
+class NodeStartError(NodeError):
+    """A node did not pass a start gate: process alive, health, ready, auth or mesh."""
+
+
+class NodeAuthError(NodeError):
+    """The node refused our credentials or token (never mistaken for '0 peers')."""
+
+
+class NodeApiError(NodeError):
+    """An admin API call answered with an unexpected status."""
+
+    def __init__(self, node: str, message: str, *, status: int, body: str) -> None:
+        self.status = status
+        self.body = body
+        super().__init__(node, f"{message}: HTTP {status} {body[:500]}")
+
+
+class RpcError(MeronodesError):
+    """A JSON-RPC call answered with an error envelope."""
+
+    def __init__(self, node: str, method: str, error: dict[str, Any]) -> None:
+        self.node = node
+        self.method = method
+        self.type = str(error.get("type"))
+        self.data = error.get("data")
+        super().__init__(f"node {node!r}: {method} failed with {self.type}: {self.data!r}")

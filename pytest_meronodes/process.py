@@ -1,0 +1,90 @@
+"""A merod process: started with its output in a log file, watched, and stopped by PID with
+SIGTERM, a grace period and SIGKILL."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+DEFAULT_GRACE = 5.0
+
+
+def log_tail(path: Path | None, lines: int = 40) -> str:
+    """The last lines of a log, without ANSI colours."""
+    if path is None:
+        return ""
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            size = handle.tell()
+            handle.seek(max(0, size - 64 * 1024))
+            text = handle.read().decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(ANSI.sub("", text).splitlines()[-lines:])
+
+
+class NodeProcess:
+    def __init__(self, argv: Sequence[str], *, log_path: Path, env: Mapping[str, str]) -> None:
+        self.argv = list(argv)
+        self.log_path = log_path
+        self.env = dict(env)
+        self._popen: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self._popen.pid if self._popen else None
+
+    def start(self) -> None:
+        with open(self.log_path, "ab") as log:
+            self._popen = subprocess.Popen(
+                self.argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=self.env,
+                # own process group: a Ctrl-C in the terminal reaches pytest, which stops the
+                # nodes itself in order, instead of every node racing its own shutdown
+                start_new_session=True,
+            )
+
+    def logs(self) -> str:
+        try:
+            return self.log_path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return ""
+
+    def exit_code(self) -> int | None:
+        """None while running."""
+        return self._popen.poll() if self._popen else None
+
+    def is_running(self) -> bool:
+        return self._popen is not None and self._popen.poll() is None
+
+    def terminate(self) -> None:
+        if self.is_running():
+            assert self._popen is not None
+            with contextlib.suppress(ProcessLookupError):
+                self._popen.send_signal(signal.SIGTERM)
+
+    def wait_or_kill(self, deadline: float) -> int | None:
+        """Wait until the deadline (time.monotonic), then SIGKILL; returns the exit code."""
+        if self._popen is None:
+            return None
+        try:
+            return self._popen.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                self._popen.kill()
+            return self._popen.wait()
+
+    def stop(self, grace: float = DEFAULT_GRACE) -> int | None:
+        self.terminate()
+        return self.wait_or_kill(time.monotonic() + grace)

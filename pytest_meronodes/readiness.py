@@ -1,0 +1,49 @@
+"""Start gates: process alive, health 200, ready 200 (where the version has it), auth."""
+
+from __future__ import annotations
+
+import time
+
+import requests
+
+from .cluster import Node, poll_interval
+from .errors import NodeAuthError, NodeStartError
+
+
+def wait_until_ready(node: Node, *, deadline: float, timeout: float, check_ready: bool) -> None:
+    """Poll health (then ready) until 200; fail at once if the node's process exits."""
+    gates = ["/admin-api/health"] + (["/admin-api/ready"] if check_ready else [])
+    last = "no answer yet"
+    for path in gates:
+        attempt = 0
+        while True:
+            code = node.exit_code()
+            if code is not None:
+                raise NodeStartError(
+                    node.name, f"process exited during start ({path} gate)", exit_code=code,
+                    log_tail=node.log_tail(),
+                )
+            try:
+                response = node.client.get(path, timeout=2.0)
+                if response.status_code == 200:
+                    break
+                last = f"HTTP {response.status_code} {response.text[:100]}"
+            except requests.RequestException as error:
+                last = type(error).__name__
+            if time.monotonic() > deadline:
+                raise NodeStartError(
+                    node.name,
+                    f"{path} gate: not 200 within the startup timeout of {timeout:g} s "
+                    f"(last answer: {last})",
+                    log_tail=node.log_tail(),
+                )
+            time.sleep(poll_interval(attempt))
+            attempt += 1
+
+
+def authenticate(node: Node) -> None:
+    """Obtain the node's token now, so a credentials problem is a start error, not a test's."""
+    try:
+        _ = node.client.token
+    except NodeAuthError as error:
+        raise NodeAuthError(node.name, f"auth gate: {error.reason}", log_tail=node.log_tail()) from None

@@ -1,0 +1,99 @@
+"""Section 7, checks 3, 4 and 6: a running node's HTTP API, its shutdown, a two-node mesh and
+JSON-RPC execution."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.simhelpers import (
+    STOP_TIMEOUT,
+    Merod,
+    NodeProcess,
+    install_and_create_context,
+    rpc,
+    rpc_output,
+    wait_for_peers,
+)
+
+
+@pytest.fixture(scope="module")
+def lone_node(module_nodes: Merod) -> NodeProcess:
+    """A node without boot nodes (init's public ones cleared), shared by read-only checks."""
+    return module_nodes.start(module_nodes.init("lone"))
+
+
+def test_health_answers_alive_with_the_exact_body(lone_node: NodeProcess) -> None:
+    response = lone_node.get("/admin-api/health")
+
+    assert response.status_code == 200
+    assert response.content == b'{"data":{"status":"alive"}}'
+    assert response.headers["Content-Type"].startswith("application/json")
+
+
+def test_ready_answers_ready_with_the_exact_body(lone_node: NodeProcess) -> None:
+    response = lone_node.get("/admin-api/ready")
+
+    assert response.status_code == 200
+    assert response.content == b'{"data":{"status":"ready"}}'
+
+
+def test_a_node_alone_has_no_peers(lone_node: NodeProcess) -> None:
+    response = lone_node.get("/admin-api/peers")
+
+    assert response.status_code == 200
+    # no `data` wrapper on this route
+    assert response.json() == {"count": 0}
+
+
+def test_execute_answers_with_the_output(lone_node: NodeProcess, app_file: Path) -> None:
+    context_id = install_and_create_context(lone_node, app_file)
+
+    stored = rpc(lone_node, context_id, "set", {"key": "greeting", "value": "hello"})
+
+    assert stored.status_code == 200
+    body = stored.json()
+    assert body["jsonrpc"] == "2.0"
+    assert body["id"] == 1
+    assert "output" in body["result"]
+    assert "error" not in body
+    assert rpc_output(lone_node, context_id, "get", {"key": "greeting"}) == "hello"
+
+
+def test_execute_of_an_unknown_method_gives_a_typed_error(lone_node: NodeProcess, app_file: Path) -> None:
+    context_id = install_and_create_context(lone_node, app_file)
+
+    response = rpc(lone_node, context_id, "no_such_method", {})
+
+    # JSON-RPC errors travel in a 200 response
+    assert response.status_code == 200
+    body = response.json()
+    assert "result" not in body
+    assert body["error"]["type"] == "FunctionCallError"
+
+
+def test_sigterm_shuts_down_gracefully_with_exit_0(nodes: Merod) -> None:
+    running = nodes.start(nodes.init("n1"))
+    started = time.monotonic()
+
+    code = running.terminate(timeout=STOP_TIMEOUT)
+
+    assert code == 0, running.log_tail()
+    assert time.monotonic() - started < STOP_TIMEOUT
+    assert "Node shutdown complete" in running.log_text()
+
+
+def test_two_nodes_booting_from_each_other_connect(nodes: Merod) -> None:
+    a, b = nodes.init("a"), nodes.init("b")
+    nodes.set_boot_nodes(a, [b.swarm_addr])
+    nodes.set_boot_nodes(b, [a.swarm_addr])
+
+    # start both before waiting, so each finds the other already listening or retries
+    running = [nodes.spawn(a), nodes.spawn(b)]
+    for node in running:
+        node.wait_healthy()
+
+    for node in running:
+        wait_for_peers(node, lambda count: count >= 1, f"{node.name} to see its peer")

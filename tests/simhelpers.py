@@ -1,0 +1,376 @@
+"""Helpers shared by tests/conformance and tests/simulator: running merod subcommands, starting
+node processes that are always stopped, polling with deadlines, and reading tokens.
+
+Everything here relies only on the interface document (sections 1-4), never on simulator
+internals, so the conformance suite can drive a real merod with the same helpers."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, TypeVar
+
+import requests
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+T = TypeVar("T")
+
+# The bundled simulator, run by this interpreter.
+SIM_COMMAND = (sys.executable, "-m", "pytest_meronodes.simulator")
+PEER_ID_RE = re.compile(r"12D3KooW[1-9A-HJ-NP-Za-km-z]{44}")
+ADMIN_USER = "admin"
+ADMIN_PASSWORD = "correct-horse-battery"
+# Startup and shutdown deadlines are generous: under `pytest -n 2` two workers share the CPUs.
+START_TIMEOUT = 30.0
+STOP_TIMEOUT = 10.0
+POLL_INTERVAL = 0.05
+# Environment that would change what init/run do; tests pass it explicitly when they want it.
+_SCRUBBED_ENV = ("MERO_AUTH_ADMIN_USER", "MERO_AUTH_ADMIN_PASSWORD", "CALIMERO_HOME", "RUST_LOG")
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now (bind to port 0, then release it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in _SCRUBBED_ENV}
+    env.update(extra or {})
+    return env
+
+
+def poll_until(
+    check: Callable[[], T | None], *, timeout: float, what: str, interval: float = POLL_INTERVAL
+) -> T:
+    """Call `check` until it returns something other than None/False, or fail after `timeout`."""
+    deadline = time.monotonic() + timeout
+    last: T | None = None
+    while True:
+        last = check()
+        if last is not None and last is not False:
+            return last
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what} (last: {last!r})")
+        time.sleep(interval)
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    with path.open("rb") as handle:
+        return tomllib.load(handle)
+
+
+def jwt_parts(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Header and payload of a JWT, decoded without verifying the signature."""
+    segments = token.split(".")
+    assert len(segments) == 3, f"not a JWS compact token: {token!r}"
+
+    def decode(segment: str) -> dict[str, Any]:
+        value = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+        assert isinstance(value, dict)
+        return value
+
+    return decode(segments[0]), decode(segments[1])
+
+
+def token_request(
+    node_url: str,
+    *,
+    username: str = ADMIN_USER,
+    password: str = ADMIN_PASSWORD,
+    permissions: Sequence[str] = ("admin",),
+) -> dict[str, Any]:
+    """A `POST /auth/token` body for the user_password provider (section 4)."""
+    return {
+        "auth_method": "user_password",
+        "public_key": username,
+        "client_name": node_url,
+        "timestamp": int(time.time()),
+        "permissions": list(permissions),
+        "provider_data": {"username": username, "password": password},
+    }
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@dataclass
+class NodeProcess:
+    """A running server process (`merod run`, or the simulator's auth service); its stdout and
+    stderr go to `log_path`."""
+
+    name: str
+    url: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    _log: IO[bytes]
+    health_path: str = "/admin-api/health"
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def log_tail(self, lines: int = 30) -> str:
+        return "\n".join(self.log_text().splitlines()[-lines:])
+
+    def get(self, path: str, **kwargs: Any) -> requests.Response:
+        return requests.get(self.url + path, timeout=5, **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> requests.Response:
+        return requests.post(self.url + path, timeout=10, **kwargs)
+
+    def wait_healthy(self, timeout: float = START_TIMEOUT) -> None:
+        """Poll health until 200; fail at once, with the log, if the process dies first."""
+        deadline = time.monotonic() + timeout
+        while True:
+            code = self.process.poll()
+            if code is not None:
+                raise AssertionError(f"node {self.name} exited with {code} before it was healthy:\n{self.log_tail()}")
+            try:
+                if requests.get(self.url + self.health_path, timeout=1).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            if time.monotonic() >= deadline:
+                raise AssertionError(f"node {self.name} not healthy after {timeout:g} s:\n{self.log_tail()}")
+            time.sleep(POLL_INTERVAL)
+
+    def terminate(self, timeout: float = STOP_TIMEOUT) -> int | None:
+        """SIGTERM and wait; None if it did not exit in time (it is then still running)."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+
+    def stop(self) -> None:
+        """Always leaves the process dead: SIGTERM, wait, then SIGKILL."""
+        try:
+            if self.terminate() is None:
+                self.kill()
+        finally:
+            self._log.close()
+
+
+@dataclass
+class Node:
+    """An initialised node directory and the ports it was initialised with."""
+
+    name: str
+    home: Path
+    server_port: int
+    swarm_port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_port}"
+
+    @property
+    def config_path(self) -> Path:
+        return self.home / self.name / "config.toml"
+
+    def config(self) -> dict[str, Any]:
+        return read_toml(self.config_path)
+
+    @property
+    def peer_id(self) -> str:
+        peer_id = self.config()["identity"]["peer_id"]
+        assert isinstance(peer_id, str)
+        return peer_id
+
+    @property
+    def swarm_addr(self) -> str:
+        return f"/ip4/127.0.0.1/tcp/{self.swarm_port}/p2p/{self.peer_id}"
+
+
+@dataclass
+class Merod:
+    """A merod program (argv prefix) working in one home directory; starts node processes and
+    stops every one of them in `close()`."""
+
+    command: tuple[str, ...]
+    home: Path
+    logs: Path
+    processes: list[NodeProcess] = field(default_factory=list)
+
+    def cli(
+        self,
+        name: str | None,
+        *args: str,
+        env: dict[str, str] | None = None,
+        stdin: str | None = None,
+        timeout: float = 30.0,
+        node_flag: str = "--node",
+    ) -> subprocess.CompletedProcess[str]:
+        """Run `merod --home HOME --node NAME ARGS...` to completion."""
+        argv = [*self.command, "--home", str(self.home)]
+        if name is not None:
+            argv += [node_flag, name]
+        return subprocess.run(
+            [*argv, *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            env=clean_env(env),
+            timeout=timeout,
+            check=False,
+        )
+
+    def cli_ok(self, name: str | None, *args: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        result = self.cli(name, *args, **kwargs)
+        assert result.returncode == 0, f"{args} exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
+        return result
+
+    def init(
+        self,
+        name: str,
+        *extra: str,
+        boot_nodes: Sequence[str] | None = (),
+        env: dict[str, str] | None = None,
+        stdin: str | None = None,
+    ) -> Node:
+        """Init on free loopback ports, then set the bootstrap list (init adds public boot nodes
+        by default and `--boot-nodes` needs at least one address, so `config` sets it); None
+        keeps what init wrote."""
+        node = Node(name, self.home, free_port(), free_port())
+        self.cli_ok(
+            name,
+            "init",
+            "--server-host", "127.0.0.1",
+            "--server-port", str(node.server_port),
+            "--swarm-host", "127.0.0.1",
+            "--swarm-port", str(node.swarm_port),
+            *extra,
+            env=env,
+            stdin=stdin,
+        )
+        if boot_nodes is not None:
+            self.set_boot_nodes(node, boot_nodes)
+        return node
+
+    def set_boot_nodes(self, node: Node, addrs: Sequence[str]) -> None:
+        self.cli_ok(node.name, "config", f"bootstrap.nodes={json.dumps(list(addrs))}")
+
+    def spawn(self, node: Node, *args: str, env: dict[str, str] | None = None) -> NodeProcess:
+        """Launch `run` without waiting for it to become healthy."""
+        argv = [*self.command, "--home", str(self.home), "--node", node.name, "run", *args]
+        return self.launch(node.name, argv, node.url, env=env)
+
+    def launch(
+        self,
+        label: str,
+        argv: Sequence[str],
+        url: str,
+        *,
+        health_path: str = "/admin-api/health",
+        env: dict[str, str] | None = None,
+    ) -> NodeProcess:
+        """Start a server process that `close()` will stop, logging to a file."""
+        self.logs.mkdir(parents=True, exist_ok=True)
+        log_path = self.logs / f"{label}-{len(self.processes)}.log"
+        log = log_path.open("wb")
+        try:
+            process = subprocess.Popen(
+                list(argv),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=clean_env(env),
+            )
+        except BaseException:
+            log.close()
+            raise
+        running = NodeProcess(label, url, process, log_path, log, health_path)
+        self.processes.append(running)
+        return running
+
+    def start(self, node: Node, *args: str, env: dict[str, str] | None = None) -> NodeProcess:
+        running = self.spawn(node, *args, env=env)
+        running.wait_healthy()
+        return running
+
+    def close(self) -> None:
+        errors: list[BaseException] = []
+        for running in self.processes:
+            try:
+                running.stop()
+            except BaseException as error:  # keep stopping the others
+                errors.append(error)
+        self.processes.clear()
+        if errors:
+            raise errors[0]
+
+
+def peer_count(node: NodeProcess, headers: dict[str, str] | None = None) -> int:
+    response = node.get("/admin-api/peers", headers=headers)
+    assert response.status_code == 200, response.text
+    count = response.json()["count"]
+    assert isinstance(count, int)
+    return count
+
+
+def wait_for_peers(node: NodeProcess, predicate: Callable[[int], bool], what: str, timeout: float = 20.0) -> int:
+    def check() -> int | None:
+        count = peer_count(node)
+        return count if predicate(count) else None
+
+    return poll_until(check, timeout=timeout, what=what)  # a count of 0 is a result, not None
+
+
+def rpc(node: NodeProcess, context_id: str, method: str, args: dict[str, Any], **kwargs: Any) -> requests.Response:
+    """A JSON-RPC `execute` call (section 3)."""
+    body = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "execute",
+        "params": {"contextId": context_id, "method": method, "argsJson": args},
+    }
+    return node.post("/jsonrpc", json=body, **kwargs)
+
+
+def rpc_output(node: NodeProcess, context_id: str, method: str, args: dict[str, Any]) -> Any:
+    response = rpc(node, context_id, method, args)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert "result" in body, body
+    return body["result"]["output"]
+
+
+def install_and_create_context(node: NodeProcess, app_file: Path) -> str:
+    """Install an application from a file on the node and create a context of it."""
+    installed = node.post("/admin-api/install-dev-application", json={"path": str(app_file), "metadata": []})
+    assert installed.status_code == 200, installed.text
+    application_id = installed.json()["data"]["applicationId"]
+    assert isinstance(application_id, str)
+    assert application_id
+    created = node.post("/admin-api/contexts", json={"applicationId": application_id})
+    assert created.status_code == 200, created.text
+    data = created.json()["data"]
+    assert isinstance(data["memberPublicKey"], str)
+    assert data["memberPublicKey"]
+    context_id = data["contextId"]
+    assert isinstance(context_id, str)
+    assert context_id
+    return context_id
