@@ -28,6 +28,12 @@ class MeronodesConfig:
     keep_nodes: bool
     keep_nodes_on_failure: bool
     base_dir: Path | None
+    merod_image: str
+    auth_image: str
+    traefik_image: str
+    force_pull: bool
+    node_cpus: float
+    node_memory: str
     node_urls: tuple[str, ...]
     node_username: str
     node_password: str
@@ -111,6 +117,12 @@ def build_config(config: pytest.Config) -> MeronodesConfig:
         keep_nodes=values["keep_nodes"],
         keep_nodes_on_failure=values["keep_nodes_on_failure"],
         base_dir=Path(values["node_base_dir"]).resolve() if values["node_base_dir"] else None,
+        merod_image=values["merod_image"],
+        auth_image=values["auth_image"],
+        traefik_image=values["traefik_image"],
+        force_pull=values["force_pull"],
+        node_cpus=values["node_cpus"],
+        node_memory=values["node_memory"],
         node_urls=values["node_url"],
         node_username=values["node_username"],
         node_password=values["node_password"],

@@ -55,6 +55,8 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     settings = config.stash[_SETTINGS]
     if settings.backend == "remote":
         return [f"meronodes: backend=remote, nodes: {', '.join(settings.node_urls) or 'none configured'}"]
+    if settings.backend == "docker":
+        return [f"meronodes: backend=docker, merod image: {settings.merod_image}"]
     try:
         program = resolve(settings.merod_binary)
         kind = "the merod SIMULATOR" if program.is_simulator else "merod"
@@ -93,6 +95,21 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         terminalreporter.section("meronodes: clusters left running")
         for text in kept:
             terminalreporter.write_line(text)
+
+
+@pytest.hookimpl(trylast=True)  # after the session's fixtures are torn down
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """An xdist worker prints no summary: it hands what it left running to the controller."""
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if isinstance(workeroutput, dict):
+        workeroutput["meronodes_kept"] = list(session.config.stash.get(_KEPT, []))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    """xdist controller: collect what a worker left running, for the terminal summary."""
+    kept = getattr(node, "workeroutput", {}).get("meronodes_kept", [])
+    node.config.stash[_KEPT].extend(kept)
 
 
 @pytest.fixture(scope="session")

@@ -14,8 +14,12 @@ def create_backend(config: MeronodesConfig, base_dir: Path) -> Backend:
         from .binary import BinaryBackend
 
         return BinaryBackend(config, base_dir)
+    if config.backend == "docker":
+        from .docker import DockerBackend
+
+        return DockerBackend(config, base_dir)
     if config.backend == "remote":
         from .remote import RemoteBackend
 
         return RemoteBackend(config)
-    raise ConfigurationError(f"--node-backend={config.backend} is not available in this version")
+    raise ConfigurationError(f"unknown backend {config.backend!r}")

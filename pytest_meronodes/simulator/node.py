@@ -30,7 +30,10 @@ class Node:
         self.name = name
         self.node_dir = node_dir
         self.log = log
-        self.peer_id: str = config["identity"]["peer_id"]
+        peer_id = get_dotted(config, "identity.peer_id")
+        if not isinstance(peer_id, str):
+            raise StartupError("config.toml has no [identity] peer_id; run init --force")
+        self.peer_id: str = peer_id
         self.sync_interval = max(int(get_dotted(config, "sync.interval_ms") or 5000), 10) / 1000
         data_dir = node_dir / str(get_dotted(config, "datastore.path") or "data")
         data_dir.mkdir(mode=0o700, exist_ok=True)
@@ -57,7 +60,8 @@ class Node:
         storage = (section.get("storage") or {}).get("type", "rocksdb")
         auth_dir = self.node_dir / str((section.get("storage") or {}).get("path", "auth"))
         persistent = storage != "memory"
-        admin = AdminAccount.load(auth_dir) if persistent else None
+        # the admin minted at init is kept in the node directory whatever the token storage
+        admin = AdminAccount.load(auth_dir)
         from_env = auth_module.admin_from_env()
         if from_env is not None:
             try:

@@ -197,8 +197,19 @@ def validate(config: dict[str, Any]) -> None:
         raise ConfigError("server.auth_mode must be \"proxy\" or \"embedded\"")
     for key in ("swarm.listen", "server.listen", "bootstrap.nodes"):
         for addr in get_dotted(config, key) or []:
-            if not isinstance(addr, str):
+            if not isinstance(addr, str) or not _plausible_multiaddr(addr):
                 raise ConfigError(f"invalid multiaddr in {key!r}: {addr!r}")
+
+
+def _plausible_multiaddr(addr: str) -> bool:
+    """IP and DNS addresses must parse; other protocols (/dnsaddr/...) are only passed on."""
+    if addr.split("/")[1:2] in (["ip4"], ["ip6"], ["dns4"], ["dns"]):
+        try:
+            Multiaddr.parse(addr)
+        except ValueError:
+            return False
+        return True
+    return addr.startswith("/")
 
 
 def load(path: Path) -> dict[str, Any]:

