@@ -18,6 +18,13 @@ def kv_app() -> Path:
     return Path(os.environ.get("MERONODES_EXAMPLE_APP", Path(__file__).parent / "apps" / "kv_store.wasm")).resolve()
 
 
+@pytest.fixture(scope="session")
+def auth_mode() -> str:
+    """`embedded` (merod's own auth) by default; `proxy` puts Traefik and the auth service in front
+    (Docker backend). Set MERONODES_EXAMPLE_AUTH to choose."""
+    return os.environ.get("MERONODES_EXAMPLE_AUTH", "embedded")
+
+
 @pytest.fixture
 def share_context(kv_app: Path) -> Callable[[Cluster], str]:
     """Install the app on every node, create a context on the first and join it from the others."""
@@ -25,7 +32,7 @@ def share_context(kv_app: Path) -> Callable[[Cluster], str]:
     def share(cluster: Cluster) -> str:
         application_id = ""
         for node in cluster:
-            application_id = node.client.install_dev_application(str(kv_app))
+            application_id = node.install_dev_application(kv_app)
         context_id = str(cluster[0].client.create_context(application_id)["contextId"])
         for node in cluster[1:]:
             node.client.join_context(context_id)

@@ -14,8 +14,10 @@ ShareContext = Callable[[Cluster], str]
 
 
 
-@pytest.mark.nodes(count=3, auth="embedded")
-def test_a_write_on_one_node_reaches_every_member(cluster: Cluster, share_context: ShareContext) -> None:
+def test_a_write_on_one_node_reaches_every_member(
+    node_cluster: ClusterFactory, auth_mode: str, share_context: ShareContext
+) -> None:
+    cluster = node_cluster(count=3, auth=auth_mode)
     context_id = share_context(cluster)
 
     cluster["node1"].client.execute(context_id, "set", {"key": "greeting", "value": "hello"})
@@ -26,8 +28,8 @@ def test_a_write_on_one_node_reaches_every_member(cluster: Cluster, share_contex
         assert node.client.context_state_hash(context_id) == state_hash
 
 
-@pytest.mark.nodes(count=3, auth="embedded")
-def test_concurrent_writes_converge(cluster: Cluster, share_context: ShareContext) -> None:
+def test_concurrent_writes_converge(node_cluster: ClusterFactory, auth_mode: str, share_context: ShareContext) -> None:
+    cluster = node_cluster(count=3, auth=auth_mode)
     context_id = share_context(cluster)
 
     for index, node in enumerate(cluster):
@@ -40,8 +42,8 @@ def test_concurrent_writes_converge(cluster: Cluster, share_context: ShareContex
         assert node.client.execute(context_id, "entries") == expected
 
 
-def test_unknown_method_is_a_typed_error(node_cluster: ClusterFactory, share_context: ShareContext) -> None:
-    cluster = node_cluster(count=1, auth="embedded")
+@pytest.mark.nodes(count=1)
+def test_unknown_method_is_a_typed_error(cluster: Cluster, share_context: ShareContext) -> None:
     context_id = share_context(cluster)
 
     with pytest.raises(RpcError) as raised:
@@ -57,8 +59,8 @@ def shared_cluster(node_cluster_factory: ClusterFactory) -> Cluster:
 
 def test_a_late_joiner_catches_up(shared_cluster: Cluster, kv_app: Path) -> None:
     alice, bob = shared_cluster["alice"], shared_cluster["bob"]
-    application_id = alice.client.install_dev_application(str(kv_app))
-    bob.client.install_dev_application(str(kv_app))
+    application_id = alice.install_dev_application(kv_app)
+    bob.install_dev_application(kv_app)
     context_id = str(alice.client.create_context(application_id)["contextId"])
     for number in range(5):
         alice.client.execute(context_id, "set", {"key": f"k{number}", "value": number})

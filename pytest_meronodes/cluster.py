@@ -35,6 +35,10 @@ class NodeRuntime(Protocol):
 
     def logs(self) -> str: ...
 
+    def upload(self, local_path: Path) -> str:
+        """Make a local file readable by the node; return its path there."""
+        ...
+
 
 @dataclass
 class Node:
@@ -56,9 +60,15 @@ class Node:
         return ""
 
     def log_tail(self, lines: int = 40) -> str:
-        if self.log_path is not None:
-            return log_tail(self.log_path, lines)
+        if self.log_path is not None and self.log_path.is_file():
+            return log_tail(self.log_path, lines)  # a container's log file exists once it is removed
         return "\n".join(self.logs().splitlines()[-lines:])
+
+    def install_dev_application(self, path: str | Path, metadata: list[Any] | None = None) -> str:
+        """Install a local application file on the node (copied into its container when it has
+        one); return the application id."""
+        node_path = self.runtime.upload(Path(path)) if self.runtime is not None else str(path)
+        return self.client.install_dev_application(node_path, metadata)
 
     def exit_code(self) -> int | None:
         """None while the node runs (or when it is not ours to watch)."""

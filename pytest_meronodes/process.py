@@ -61,6 +61,9 @@ class NodeProcess:
         except OSError:
             return ""
 
+    def upload(self, local_path: Path) -> str:
+        return str(local_path.resolve())  # the node shares our file system
+
     def exit_code(self) -> int | None:
         """None while running."""
         return self._popen.poll() if self._popen else None

@@ -37,8 +37,15 @@ LOG_LINES = 40
 
 
 def tar_of(name: str, data: bytes, mode: int = 0o600) -> bytes:
+    """A tar holding one file (and its parent directories), for put_archive."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as archive:
+        parts = name.split("/")[:-1]
+        for depth in range(1, len(parts) + 1):
+            directory = tarfile.TarInfo("/".join(parts[:depth]))
+            directory.type = tarfile.DIRTYPE
+            directory.mode = 0o755
+            archive.addfile(directory)
         info = tarfile.TarInfo(name)
         info.size = len(data)
         info.mode = mode
@@ -60,9 +67,10 @@ def untar_single(stream: Any) -> bytes:
 class ContainerRuntime:
     """Liveness and logs of a node container, kept readable after its removal."""
 
-    def __init__(self, container: Container, log_path: Path) -> None:
+    def __init__(self, container: Container, log_path: Path, node_dir: str) -> None:
         self.container = container
         self.log_path = log_path
+        self.node_dir = node_dir  # inside the container
         self._final_logs: str | None = None
         self._final_state: dict[str, Any] | None = None
         self._lock = threading.Lock()
@@ -93,6 +101,12 @@ class ContainerRuntime:
             return bytes(self.container.logs()).decode("utf-8", errors="replace")
         except (NotFound, APIError):
             return ""
+
+    def upload(self, local_path: Path) -> str:
+        """Copy a file into the node's home (its volume), where the node can read it."""
+        member = f"uploads/{local_path.name}"
+        self.container.put_archive(self.node_dir, tar_of(member, local_path.read_bytes(), mode=0o644))
+        return f"{self.node_dir}/{member}"
 
     def capture(self) -> None:
         """Save exit state and logs before the container is removed."""
@@ -301,7 +315,7 @@ class DockerBackend:
             **extra,
         )
         plan.container = container
-        plan.runtime = ContainerRuntime(container, owned.cluster_dir / f"{plan.name}.log")
+        plan.runtime = ContainerRuntime(container, owned.cluster_dir / f"{plan.name}.log", f"{HOME}/{plan.name}")
         container.put_archive(f"{HOME}/{plan.name}", tar_of("config.toml", tomli_w.dumps(plan.config).encode()))
         container.start()
 
