@@ -31,6 +31,8 @@ class MeronodesConfig:
     merod_image: str
     auth_image: str
     traefik_image: str
+    traefik_binary: str
+    auth_service: str
     force_pull: bool
     node_cpus: float
     node_memory: str
@@ -120,6 +122,8 @@ def build_config(config: pytest.Config) -> MeronodesConfig:
         merod_image=values["merod_image"],
         auth_image=values["auth_image"],
         traefik_image=values["traefik_image"],
+        traefik_binary=values["traefik_binary"],
+        auth_service=values["auth_service"],
         force_pull=values["force_pull"],
         node_cpus=values["node_cpus"],
         node_memory=values["node_memory"],

@@ -7,11 +7,8 @@ import secrets
 import shutil
 import subprocess
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
 
 from ..client import Credentials, NodeClient
 from ..cluster import Cluster, ClusterSpec, Node, wait_for_mesh
@@ -27,21 +24,12 @@ from ..merod_program import (
 from ..node_config import check_user_config, compose, read_toml, write_toml
 from ..ports import PortRegistry
 from ..process import NodeProcess
+from ..parallel import run_parallel
 from ..readiness import authenticate, wait_until_ready
+from .native_proxy import NativeProxy
 
-T = TypeVar("T")
 ADMIN_USER = "meronodes-admin"
 STOP_GRACE = 5.0
-
-
-def run_parallel(function: Callable[[T], Any], items: list[T]) -> None:
-    """Run `function` on every item at once; re-raise the first error after all have finished."""
-    if not items:
-        return
-    with ThreadPoolExecutor(max_workers=len(items)) as pool:
-        futures = [pool.submit(function, item) for item in items]
-    for future in futures:
-        future.result()
 
 
 @dataclass
@@ -93,8 +81,6 @@ class BinaryBackend:
         return env
 
     def start_cluster(self, spec: ClusterSpec, cluster_id: str) -> Cluster:
-        if spec.auth == "proxy":
-            raise ConfigurationError("auth='proxy' needs the Docker backend (--node-backend=docker)")
         if spec.auth == "embedded" and self.version < EMBEDDED_AUTH_SINCE:
             raise ConfigurationError(f"embedded auth needs merod >= 0.10.0-rc.18; {self.version_text}")
         deadline = time.monotonic() + self.config.startup_timeout
@@ -102,6 +88,7 @@ class BinaryBackend:
         cluster_dir.mkdir(parents=True, exist_ok=False)
         ports: list[int] = []
         plans: list[NodePlan] = []
+        proxy: NativeProxy | None = None
         try:
             ports = self.ports.allocate(2 * spec.count)
             plans = [
@@ -109,15 +96,26 @@ class BinaryBackend:
                 for i, name in enumerate(spec.names)
             ]
             credentials = Credentials(ADMIN_USER, secrets.token_urlsafe(18)) if spec.auth else None
+            env = self._env(spec)
+            if spec.auth == "proxy":
+                assert credentials is not None
+                # built first: a missing Traefik binary fails before any node starts
+                proxy = NativeProxy(
+                    cluster_id=cluster_id, directory=cluster_dir, credentials=credentials,
+                    traefik_binary=self.config.traefik_binary, auth_service=self.config.auth_service,
+                    ports=self.ports, env=env,
+                )
             run_parallel(lambda plan: self._init(plan, spec, credentials, deadline), plans)
             namespace = f"calimero/pytest-meronodes/{cluster_id}"
             for plan, user_config_path in zip(plans, spec.config_path or [None] * len(plans)):
                 self._configure(plan, plans, spec, namespace, user_config_path)
-            env = self._env(spec)
             for plan in plans:
                 plan.process = NodeProcess(self._merod(plan, "run"), log_path=plan.log_path, env=env)
                 plan.process.start()
-            nodes = [self._node(plan, credentials) for plan in plans]
+            if proxy is not None:
+                proxy.start({plan.name: plan.server_port for plan in plans})
+                proxy.wait_ready(plans[0].name, deadline)
+            nodes = [self._node(plan, credentials, proxy) for plan in plans]
             check_ready = self.version >= READY_ENDPOINT_SINCE
             run_parallel(
                 lambda node: wait_until_ready(
@@ -129,11 +127,9 @@ class BinaryBackend:
                 run_parallel(authenticate, nodes)
             wait_for_mesh(nodes, timeout=max(0.1, deadline - time.monotonic()))
         except BaseException:
-            self._teardown(plans, ports, cluster_dir, remove_home=True)
+            self._teardown(plans, ports, cluster_dir, proxy)
             raise
-        return Cluster(
-            cluster_id, nodes, lambda: self._teardown(plans, ports, cluster_dir, remove_home=True)
-        )
+        return Cluster(cluster_id, nodes, lambda: self._teardown(plans, ports, cluster_dir, proxy))
 
     def _init(self, plan: NodePlan, spec: ClusterSpec, credentials: Credentials | None, deadline: float) -> None:
         args = [
@@ -145,6 +141,7 @@ class BinaryBackend:
         ]
         stdin = None
         if spec.auth == "embedded" and credentials is not None:
+            # the password travels on stdin: never in argv, the environment or a file
             args += ["--auth-mode", "embedded", "--admin-user", credentials.username, "--admin-password-stdin"]
             stdin = credentials.password + "\n"
         try:
@@ -177,32 +174,36 @@ class BinaryBackend:
                         overrides=spec.config)
         write_toml(config_path, final)
 
-    def _node(self, plan: NodePlan, credentials: Credentials | None) -> Node:
+    def _node(self, plan: NodePlan, credentials: Credentials | None, proxy: NativeProxy | None) -> Node:
         url = f"http://127.0.0.1:{plan.server_port}"
+        client = proxy.client_for(plan.name) if proxy else NodeClient(plan.name, url, credentials)
         return Node(
             name=plan.name,
-            url=url,
+            url=proxy.url if proxy else url,
             rpc_port=plan.server_port,
             swarm_port=plan.swarm_port,
             peer_id=plan.peer_id,
             multiaddr=plan.multiaddr,
             home=plan.node_dir,
             log_path=plan.log_path,
-            client=NodeClient(plan.name, url, credentials),
+            client=client,
             runtime=plan.process,
         )
 
     # -- stop -----------------------------------------------------------------------------------
-    def _teardown(self, plans: list[NodePlan], ports: list[int], cluster_dir: Path, *, remove_home: bool) -> None:
+    def _teardown(self, plans: list[NodePlan], ports: list[int], cluster_dir: Path, proxy: NativeProxy | None) -> None:
         processes = [plan.process for plan in plans if plan.process is not None]
+        if proxy is not None:
+            processes += proxy.processes()
         for process in processes:
             process.terminate()
         deadline = time.monotonic() + STOP_GRACE
         run_parallel(lambda process: process.wait_or_kill(deadline), processes)
         if ports:
             self.ports.release(ports)
-        if remove_home:
-            shutil.rmtree(cluster_dir, ignore_errors=True)
+        if proxy is not None:
+            proxy.release()
+        shutil.rmtree(cluster_dir, ignore_errors=True)
 
     def keep_instructions(self, cluster: Cluster) -> str:
         lines = [f"cluster {cluster.id} left running:"]

