@@ -1,65 +1,142 @@
-"""Cluster start-up through the plugin against one bare simulator node started by hand, in one run.
+"""Cluster start-up through the plugin against one bare node started by hand, in one run.
 
-- bare: `init` + `config` + `run` of one simulator node until health 200, by hand;
-- 3 and 10 nodes: the plugin's binary backend, from nothing to a ready mesh;
-- teardown of the 3-node cluster.
-Targets: 3 nodes within 1.5x of the bare node, 10 nodes within 3x, teardown of 3 under 1 s."""
+Binary backend (the simulator):
+- bare: `init` + `run` of one simulator node until health 200, by hand;
+- 3 and 10 nodes: the plugin, from nothing to a ready mesh; teardown of the 3-node cluster.
+  Targets: 3 nodes within 1.5x of the bare node, 10 nodes within 3x, teardown of 3 under 1 s.
+Docker backend (the simulator image, when an engine and the image are there):
+- bare: `docker run` of an init container, then of the node, until health 200;
+- 3 nodes: the plugin, to a ready mesh, and their teardown."""
 
 from __future__ import annotations
 
+import subprocess
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
-from _common import free_port, init_node, median, run_until_healthy, stop
+import requests
+from _common import SIMULATOR, free_port, median, run_until_healthy, stop
 
 from pytest_meronodes.backends.binary import BinaryBackend
 from pytest_meronodes.config import MeronodesConfig
 from pytest_meronodes.factory import ClusterFactory
 
 REPEATS = 5
+SIM_IMAGE = "meronodes-local/merod-sim:dev"
+SETTINGS = MeronodesConfig(
+    backend="binary", merod_binary="sim", count=1, log_level="info", startup_timeout=60,
+    port_range=(20000, 29999), keep_nodes=False, keep_nodes_on_failure=False, base_dir=None,
+    merod_image=SIM_IMAGE, auth_image=SIM_IMAGE, traefik_image="", traefik_binary="traefik",
+    auth_service="sim", force_pull=False, node_cpus=0.0, node_memory="", node_urls=(),
+    node_username="", node_password="",
+)
 
 
 def bare_node(home: Path, index: int) -> float:
+    """init + run by hand, as a developer would; no bootstrap change (the simulator never dials
+    public boot nodes)."""
     started = time.perf_counter()
-    server_port = free_port()
-    init_node(home, f"bare{index}", server_port, free_port())
-    process, _ = run_until_healthy(home, f"bare{index}", server_port)
+    server_port, name = free_port(), f"bare{index}"
+    subprocess.run(
+        [*SIMULATOR, "--home", str(home), "--node", name, "init", "--server-host", "127.0.0.1",
+         "--server-port", str(server_port), "--swarm-host", "127.0.0.1", "--swarm-port", str(free_port())],
+        check=True, capture_output=True,
+    )
+    process, _ = run_until_healthy(home, name, server_port)
     elapsed = time.perf_counter() - started
     stop(process)
     return elapsed
 
 
-def main() -> None:
-    settings = MeronodesConfig(
-        backend="binary", merod_binary="sim", count=1, log_level="info", startup_timeout=60,
-        port_range=(20000, 29999), keep_nodes=False, keep_nodes_on_failure=False, base_dir=None,
-        node_urls=(), node_username="", node_password="",
-    )
-    with tempfile.TemporaryDirectory(prefix="meronodes-bench-") as temporary:
-        home = Path(temporary)
-        factory = ClusterFactory(settings, BinaryBackend(settings, home / "clusters"))
-        (home / "clusters").mkdir()
-        bare, three, ten, teardown = [], [], [], []
-        for index in range(REPEATS):
-            bare.append(bare_node(home, index))
-            started = time.perf_counter()
-            cluster = factory(count=3)
-            three.append(time.perf_counter() - started)
-            started = time.perf_counter()
-            cluster.stop()
-            teardown.append(time.perf_counter() - started)
-            started = time.perf_counter()
-            cluster = factory(count=10)
-            ten.append(time.perf_counter() - started)
-            cluster.stop()
-        factory.close(keep=False)
+def binary(home: Path) -> None:
+    (home / "clusters").mkdir()
+    factory = ClusterFactory(SETTINGS, BinaryBackend(SETTINGS, home / "clusters"))
+    bare, three, ten, teardown = [], [], [], []
+    for index in range(REPEATS):
+        bare.append(bare_node(home, index))
+        started = time.perf_counter()
+        cluster = factory(count=3)
+        three.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        cluster.stop()
+        teardown.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        cluster = factory(count=10)
+        ten.append(time.perf_counter() - started)
+        cluster.stop()
     b, t3, t10, td = median(bare), median(three), median(ten), median(teardown)
-    print(f"medians of {REPEATS} runs")
-    print(f"bare node (init+run -> health 200): {b:.3f} s")
-    print(f"3-node cluster -> ready mesh:       {t3:.3f} s   ratio {t3 / b:.2f}x (target <= 1.5x)")
-    print(f"10-node cluster -> ready mesh:      {t10:.3f} s   ratio {t10 / b:.2f}x (target <= 3x)")
-    print(f"3-node teardown:                    {td:.3f} s   (target < 1 s)")
+    print(f"binary backend, medians of {REPEATS} runs")
+    print(f"  bare node (init+run -> health 200): {b:.3f} s")
+    print(f"  3-node cluster -> ready mesh:       {t3:.3f} s   ratio {t3 / b:.2f}x (target <= 1.5x)")
+    print(f"  10-node cluster -> ready mesh:      {t10:.3f} s   ratio {t10 / b:.2f}x (target <= 3x)")
+    print(f"  3-node teardown:                    {td:.3f} s   (target < 1 s)")
+
+
+def docker_bare(client: object) -> float:
+    import docker
+
+    assert isinstance(client, docker.DockerClient)
+    started = time.perf_counter()
+    volume = client.volumes.create()
+    try:
+        home = {volume.name: {"bind": "/app/data", "mode": "rw"}}
+        client.containers.run(SIM_IMAGE, ["--home", "/app/data", "--node", "bare", "init", "--server-host",
+                                          "0.0.0.0"], volumes=home, remove=True)
+        node = client.containers.run(SIM_IMAGE, ["--home", "/app/data", "--node", "bare", "run"], volumes=home,
+                                     ports={"2528/tcp": ("127.0.0.1", None)}, detach=True)
+        try:
+            node.reload()
+            port = node.attrs["NetworkSettings"]["Ports"]["2528/tcp"][0]["HostPort"]
+            while True:
+                try:
+                    if requests.get(f"http://127.0.0.1:{port}/admin-api/health", timeout=1).status_code == 200:
+                        break
+                except requests.ConnectionError:
+                    pass
+                time.sleep(0.005)
+            return time.perf_counter() - started
+        finally:
+            node.remove(force=True)
+    finally:
+        volume.remove(force=True)
+
+
+def docker_section(home: Path) -> None:
+    try:
+        import docker
+
+        client = docker.from_env()
+        client.images.get(SIM_IMAGE)
+    except Exception as error:
+        print(f"docker backend: skipped ({type(error).__name__}: no engine or no {SIM_IMAGE})")
+        return
+    from pytest_meronodes.backends.docker import DockerBackend
+
+    settings = replace(SETTINGS, backend="docker")
+    (home / "docker").mkdir()
+    factory = ClusterFactory(settings, DockerBackend(settings, home / "docker"))
+    bare, three, teardown = [], [], []
+    for _ in range(REPEATS):
+        bare.append(docker_bare(client))
+        started = time.perf_counter()
+        cluster = factory(count=3)
+        three.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        cluster.stop()
+        teardown.append(time.perf_counter() - started)
+    b, t3, td = median(bare), median(three), median(teardown)
+    print(f"docker backend, medians of {REPEATS} runs")
+    print(f"  bare docker run (init + run -> health 200): {b:.3f} s")
+    print(f"  3-node cluster -> ready mesh:               {t3:.3f} s   ratio {t3 / b:.2f}x")
+    print(f"  3-node teardown:                            {td:.3f} s")
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory(prefix="meronodes-bench-") as temporary:
+        binary(Path(temporary))
+        docker_section(Path(temporary))
 
 
 if __name__ == "__main__":

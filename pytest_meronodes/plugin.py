@@ -56,7 +56,9 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     if settings.backend == "remote":
         return [f"meronodes: backend=remote, nodes: {', '.join(settings.node_urls) or 'none configured'}"]
     if settings.backend == "docker":
-        return [f"meronodes: backend=docker, merod image: {settings.merod_image}"]
+        from .backends.docker import describe_image
+
+        return [f"meronodes: backend=docker, merod image: {describe_image(settings.merod_image)}"]
     try:
         program = resolve(settings.merod_binary)
         kind = "the merod SIMULATOR" if program.is_simulator else "merod"

@@ -71,22 +71,45 @@ class NodeProcess:
     def is_running(self) -> bool:
         return self._popen is not None and self._popen.poll() is None
 
+    def _signal_group(self, sig: int) -> None:
+        """Signal the process's group, not just the process: it leads its own session, and a merod
+        that is a wrapper script (no `exec`) would otherwise die alone and leave the real merod
+        running with its ports and home."""
+        assert self._popen is not None
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self._popen.pid, sig)
+
+    def _group_alive(self) -> bool:
+        assert self._popen is not None
+        try:
+            os.killpg(self._popen.pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+
     def terminate(self) -> None:
-        if self.is_running():
-            assert self._popen is not None
-            with contextlib.suppress(ProcessLookupError):
-                self._popen.send_signal(signal.SIGTERM)
+        if self._popen is not None:  # also when the process exited but left its group running
+            self._signal_group(signal.SIGTERM)
 
     def wait_or_kill(self, deadline: float) -> int | None:
-        """Wait until the deadline (time.monotonic), then SIGKILL; returns the exit code."""
+        """Wait until the deadline (time.monotonic), then SIGKILL; returns the exit code. What the
+        process left in its group gets the rest of the grace period, then SIGKILL too."""
         if self._popen is None:
             return None
         try:
-            return self._popen.wait(timeout=max(0.0, deadline - time.monotonic()))
+            code = self._popen.wait(timeout=max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
+            self._signal_group(signal.SIGKILL)
             with contextlib.suppress(ProcessLookupError):
                 self._popen.kill()
             return self._popen.wait()
+        while self._group_alive() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if self._group_alive():
+            self._signal_group(signal.SIGKILL)
+        return code
 
     def stop(self, grace: float = DEFAULT_GRACE) -> int | None:
         self.terminate()

@@ -83,6 +83,13 @@ def _wheels(directory: Path) -> None:
     )
 
 
+def simulated_version() -> str:
+    sys.path.insert(0, str(ROOT))
+    from pytest_meronodes.simulator import SIMULATED_MEROD_VERSION
+
+    return SIMULATED_MEROD_VERSION
+
+
 def build_simulator(client: docker.DockerClient) -> None:
     with tempfile.TemporaryDirectory(prefix="meronodes-sim-image-") as temporary:
         context = Path(temporary)
@@ -104,7 +111,11 @@ def build_simulator(client: docker.DockerClient) -> None:
         log(f"building {SIM_IMAGE}")
         client.images.build(
             path=str(context), tag=SIM_IMAGE, rm=True, forcerm=True,
-            labels={SOURCE_LABEL: source_hash(), "org.opencontainers.image.title": "merod-sim"},
+            labels={
+                SOURCE_LABEL: source_hash(),
+                "org.opencontainers.image.title": "merod-sim",
+                "org.opencontainers.image.version": simulated_version(),
+            },
         )
 
 
@@ -151,6 +162,8 @@ def main() -> None:
     current = client.images.get(SIM_IMAGE).labels.get(SOURCE_LABEL) if exists(client, SIM_IMAGE) else None
     if "sim" in args.rebuild or current != source_hash():
         build_simulator(client)
+        # the image it replaced is now untagged: drop it rather than pile up layers
+        client.images.prune(filters={"dangling": True, "label": "org.opencontainers.image.title=merod-sim"})
     else:
         log(f"{SIM_IMAGE} is up to date")
     if "traefik" in args.rebuild:

@@ -1,8 +1,8 @@
 """Helpers shared by tests/conformance and tests/simulator: running merod subcommands, starting
 node processes that are always stopped, polling with deadlines, and reading tokens.
 
-Everything here relies only on the interface document (sections 1-4), never on simulator
-internals, so the conformance suite can drive a real merod with the same helpers."""
+Apart from SIM_COMMAND, everything here relies only on the interface document (sections 1-4),
+never on simulator internals, so the conformance suite can drive a real merod with them."""
 
 from __future__ import annotations
 
@@ -323,8 +323,8 @@ class Merod:
             raise errors[0]
 
 
-def peer_count(node: NodeProcess, headers: dict[str, str] | None = None) -> int:
-    response = node.get("/admin-api/peers", headers=headers)
+def peer_count(node: NodeProcess) -> int:
+    response = node.get("/admin-api/peers")
     assert response.status_code == 200, response.text
     count = response.json()["count"]
     assert isinstance(count, int)

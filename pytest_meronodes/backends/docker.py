@@ -25,7 +25,7 @@ from ..node_config import check_user_config, compose, read_toml
 from ..ownership import current_owner
 from ..parallel import run_parallel
 from ..readiness import authenticate, wait_until_ready
-from .proxy import ProxyStack
+from .proxy import SIMULATOR_TITLE, ProxyStack
 
 HOME = "/app/data"
 SERVER_PORT = 2528
@@ -142,6 +142,21 @@ class DockerCluster:
     proxy: ProxyStack | None = None
 
 
+def describe_image(image: str) -> str:
+    """For the pytest header: the image, and whether it is the simulator, from its labels."""
+    try:
+        client = docker.from_env(timeout=5)
+        labels = client.images.get(image).labels or {}
+    except ImageNotFound:
+        return f"{image} (not present yet: will be pulled)"
+    except DockerException as error:
+        return f"{image} (Docker engine unreachable: {type(error).__name__})"
+    version = labels.get("org.opencontainers.image.version", "version unknown")
+    if labels.get("org.opencontainers.image.title") == SIMULATOR_TITLE:
+        return f"{image} (the merod SIMULATOR, merod {version})"
+    return f"{image} ({version})"
+
+
 class DockerBackend:
     name = "docker"
 
@@ -160,7 +175,7 @@ class DockerBackend:
         self._image_lock = threading.Lock()
 
     def describe(self) -> list[str]:
-        return [f"meronodes: backend=docker, image {self.config.merod_image}"]
+        return [f"meronodes: backend=docker, merod image: {describe_image(self.config.merod_image)}"]
 
     # -- images ---------------------------------------------------------------------------------
     def ensure_image(self, image: str, option: str) -> None:

@@ -3,13 +3,11 @@ JSON-RPC execution."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
 
 from tests.simhelpers import (
-    STOP_TIMEOUT,
     Merod,
     NodeProcess,
     install_and_create_context,
@@ -17,6 +15,8 @@ from tests.simhelpers import (
     rpc_output,
     wait_for_peers,
 )
+
+SIGTERM_DEADLINE = 5.0
 
 
 @pytest.fixture(scope="module")
@@ -76,13 +76,13 @@ def test_execute_of_an_unknown_method_gives_a_typed_error(lone_node: NodeProcess
 
 def test_sigterm_shuts_down_gracefully_with_exit_0(nodes: Merod) -> None:
     running = nodes.start(nodes.init("n1"))
-    started = time.monotonic()
 
-    code = running.terminate(timeout=STOP_TIMEOUT)
+    # "within a few seconds": terminate() gives None if the process is still running by then
+    code = running.terminate(timeout=SIGTERM_DEADLINE)
 
     assert code == 0, running.log_tail()
-    assert time.monotonic() - started < STOP_TIMEOUT
-    assert "Node shutdown complete" in running.log_text()
+    # the drain ends with this line (a tracing line: timestamp and level come first)
+    assert "Node shutdown complete" in running.log_text().rstrip().splitlines()[-1]
 
 
 def test_two_nodes_booting_from_each_other_connect(nodes: Merod) -> None:

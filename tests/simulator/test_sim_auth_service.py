@@ -3,8 +3,6 @@ forward-auth (section 4, proxy mode)."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from tests.simhelpers import SIM_COMMAND, Merod, NodeProcess, bearer, free_port, token_request
@@ -94,9 +92,7 @@ def test_bad_credentials_are_refused(service: NodeProcess) -> None:
 
 def test_sigterm_stops_the_service_promptly(sim: Merod) -> None:
     running = _start_service(sim)
-    started = time.monotonic()
 
-    code = running.terminate(timeout=2)
+    code = running.terminate(timeout=2)  # None if still running after 2 s
 
     assert code == 0, running.log_tail()
-    assert time.monotonic() - started < 2

@@ -159,3 +159,43 @@ def test_admin_credentials_from_the_environment_at_init(sim: Merod) -> None:
     bad = running.post("/auth/token", json=token_request(node.url, username=ADMIN_USER, password=ADMIN_PASSWORD))
     assert good.status_code == 200, good.text
     assert bad.status_code == 401
+
+
+def test_the_admin_minted_at_init_can_log_in_with_memory_storage(sim: Merod) -> None:
+    node = sim.init(
+        "n1",
+        "--auth-mode", "embedded",
+        "--auth-storage", "memory",
+        "--admin-user", ADMIN_USER,
+        "--admin-password-stdin",
+        stdin=ADMIN_PASSWORD + "\n",
+    )
+    running = sim.start(node)
+
+    response = running.post("/auth/token", json=token_request(node.url))
+
+    assert response.status_code == 200, response.text
+
+
+def test_config_refuses_a_malformed_multiaddr(sim: Merod) -> None:
+    node = sim.init("n1")
+    before = node.config_path.read_bytes()
+
+    result = sim.cli("n1", "config", 'server.listen=["/ip4/127.0.0.1/tcp/http"]')
+
+    assert result.returncode == 1
+    assert "server.listen" in result.stderr
+    assert node.config_path.read_bytes() == before
+
+
+def test_run_without_an_identity_fails_cleanly(sim: Merod) -> None:
+    node = sim.init("n1")
+    config = node.config()
+    del config["identity"]
+    node.config_path.write_bytes(tomli_w.dumps(config).encode())
+
+    result = sim.cli("n1", "run", timeout=20)
+
+    assert result.returncode == 1
+    assert "identity" in result.stderr
+    assert "Traceback" not in result.stderr

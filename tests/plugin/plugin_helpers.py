@@ -1,2 +1,0 @@
-def f() -> int:
-    return 1

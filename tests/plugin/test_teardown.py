@@ -1,0 +1,71 @@
+"""After a test, passed or failed, its clusters are gone: no node process, no home, no port
+reservation."""
+
+from __future__ import annotations
+
+import sys
+
+from .support import Inner, write_executable
+
+SUITE = """
+    import os
+
+    from pytest_meronodes.ownership import current_owner
+    from pytest_meronodes.ports import DEFAULT_REGISTRY
+
+    def check_running(cluster):
+        owner = current_owner()
+        for node in cluster:
+            assert node.client.peers_count() == len(cluster) - 1
+            assert node.home.is_dir()
+            os.kill(node.runtime.pid, 0)
+            for port in (node.rpc_port, node.swarm_port):
+                # reserved in the shared registry, by this process, while the cluster runs
+                reservation = (DEFAULT_REGISTRY / f"{port}.json").read_text()
+                assert f'"pid": {owner.pid}' in reservation
+
+    def test_passes(node_cluster, record):
+        cluster = node_cluster(count=2)
+        record(cluster)
+        check_running(cluster)
+
+    def test_fails(node_cluster, record):
+        cluster = node_cluster(count=2)
+        record(cluster)
+        check_running(cluster)
+        assert False, "this test fails"
+
+    def test_two_clusters_in_one_test(node_cluster, record):
+        for count in (1, 3):
+            cluster = node_cluster(count=count)
+            record(cluster)
+            check_running(cluster)
+
+    def test_error_in_the_test(node_cluster, record):
+        cluster = node_cluster(count=1)
+        record(cluster)
+        raise RuntimeError("the test itself broke")
+"""
+
+
+def test_nothing_is_left_after_passing_and_failing_tests(inner: Inner) -> None:
+    inner.pytester.makepyfile(SUITE)
+    result = inner.run("--merod-binary=sim", "--node-port-range=30400-30599")
+    result.assert_outcomes(passed=2, failed=2)
+    records = inner.records()
+    assert len(records) == 5
+    assert all(30400 <= port <= 30599 for item in records for port in item["ports"])
+    inner.assert_nothing_left()
+
+
+def test_nothing_is_left_of_a_merod_that_is_a_wrapper_script(inner: Inner) -> None:
+    """A merod started through a shell script that does not `exec` (a version manager's shim, a
+    script that sets the environment): stopping the script alone would orphan the real merod."""
+    wrapper = write_executable(
+        inner.pytester.path / "merod",
+        f'#!/bin/sh\n"{sys.executable}" -m pytest_meronodes.simulator "$@"\n',
+    )
+    inner.pytester.makepyfile(SUITE)
+    result = inner.run(f"--merod-binary={wrapper}")
+    result.assert_outcomes(passed=2, failed=2)
+    inner.assert_nothing_left()
