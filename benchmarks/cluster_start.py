@@ -85,7 +85,7 @@ def docker_bare(client: object) -> float:
         client.containers.run(SIM_IMAGE, ["--home", "/app/data", "--node", "bare", "init", "--server-host",
                                           "0.0.0.0"], volumes=home, remove=True)
         node = client.containers.run(SIM_IMAGE, ["--home", "/app/data", "--node", "bare", "run"], volumes=home,
-                                     ports={"2528/tcp": ("127.0.0.1", None)}, detach=True)
+                                     ports={"2528/tcp": ("127.0.0.1", None)}, detach=True)  # type: ignore[call-overload]
         try:
             node.reload()
             port = node.attrs["NetworkSettings"]["Ports"]["2528/tcp"][0]["HostPort"]

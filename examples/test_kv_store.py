@@ -74,4 +74,5 @@ def test_a_late_joiner_catches_up(shared_cluster: Cluster, kv_app: Path) -> None
 def test_nodes_see_each_other(shared_cluster: Cluster) -> None:
     for node in shared_cluster:
         assert node.client.peers_count() >= len(shared_cluster) - 1
-        assert node.peer_id is not None and node.peer_id.startswith("12D3KooW")
+        assert node.peer_id is not None
+        assert node.peer_id.startswith("12D3KooW")

@@ -24,20 +24,20 @@ _EXPORTS = {
     "RpcError": "errors",
 }
 
-if TYPE_CHECKING:
-    from .client import Credentials, NodeClient
-    from .cluster import Cluster, Node
-    from .errors import (
-        ConfigurationError,
-        MeronodesError,
-        NodeApiError,
-        NodeAuthError,
-        NodeError,
-        NodeStartError,
-        PortsUnavailableError,
-        RpcError,
-    )
-    from .factory import ClusterFactory
+if TYPE_CHECKING:  # explicit re-exports for type checkers; at run time, __getattr__
+    from .client import Credentials as Credentials
+    from .client import NodeClient as NodeClient
+    from .cluster import Cluster as Cluster
+    from .cluster import Node as Node
+    from .errors import ConfigurationError as ConfigurationError
+    from .errors import MeronodesError as MeronodesError
+    from .errors import NodeApiError as NodeApiError
+    from .errors import NodeAuthError as NodeAuthError
+    from .errors import NodeError as NodeError
+    from .errors import NodeStartError as NodeStartError
+    from .errors import PortsUnavailableError as PortsUnavailableError
+    from .errors import RpcError as RpcError
+    from .factory import ClusterFactory as ClusterFactory
 
 
 def __getattr__(name: str) -> Any:

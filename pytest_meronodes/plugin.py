@@ -104,7 +104,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     """An xdist worker prints no summary: it hands what it left running to the controller."""
     workeroutput = getattr(session.config, "workeroutput", None)
     if isinstance(workeroutput, dict):
-        workeroutput["meronodes_kept"] = list(session.config.stash.get(_KEPT, []))
+        kept: list[str] = session.config.stash.get(_KEPT, [])
+        workeroutput["meronodes_kept"] = list(kept)
 
 
 @pytest.hookimpl(optionalhook=True)

@@ -68,7 +68,7 @@ def build_base(client: docker.DockerClient) -> None:
 
 def source_hash() -> str:
     digest = hashlib.sha256()
-    for path in sorted((ROOT / "pytest_meronodes").rglob("*.py")) + [ROOT / "pyproject.toml"]:
+    for path in [*sorted((ROOT / "pytest_meronodes").rglob("*.py")), ROOT / "pyproject.toml"]:
         digest.update(str(path.relative_to(ROOT)).encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]

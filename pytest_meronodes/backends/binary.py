@@ -22,9 +22,9 @@ from ..merod_program import (
     resolve,
 )
 from ..node_config import check_user_config, compose, read_toml, write_toml
+from ..parallel import run_parallel
 from ..ports import PortRegistry
 from ..process import NodeProcess
-from ..parallel import run_parallel
 from ..readiness import authenticate, wait_until_ready
 from .native_proxy import NativeProxy
 

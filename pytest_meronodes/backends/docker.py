@@ -3,6 +3,7 @@ labelled with its run, owner process, cluster and node; ports are published on 1
 
 from __future__ import annotations
 
+import contextlib
 import io
 import secrets
 import tarfile
@@ -31,7 +32,7 @@ HOME = "/app/data"
 SERVER_PORT = 2528
 SWARM_PORT = 2428
 ADMIN_USER = "meronodes-admin"
-PASSWORD_FILE = ".meronodes-admin-password"
+PASSWORD_FILE = ".meronodes-admin-password"  # noqa: S105 - a file name, not a password
 STOP_GRACE = 5
 LOG_LINES = 40
 
@@ -326,7 +327,8 @@ class DockerBackend:
             volumes={plan.volume: {"bind": HOME, "mode": "rw"}},
             labels=labels,
             network=owned.network.name,
-            ports={f"{SERVER_PORT}/tcp": ("127.0.0.1", None)},
+            # loopback only, on an ephemeral host port that Docker picks (None; the stubs lack it)
+            ports={f"{SERVER_PORT}/tcp": ("127.0.0.1", None)},  # type: ignore[dict-item]
             **extra,
         )
         plan.container = container
@@ -363,17 +365,13 @@ class DockerBackend:
     def _teardown(self, owned: DockerCluster) -> None:
         def remove_node(plan: DockerNodePlan) -> None:
             if plan.container is not None:
-                try:
+                with contextlib.suppress(NotFound, APIError):
                     plan.container.stop(timeout=STOP_GRACE)
-                except (NotFound, APIError):
-                    pass
                 if plan.runtime is not None:
                     plan.runtime.capture()
                 _remove_container(plan.container)
-            try:
+            with contextlib.suppress(NotFound, APIError):
                 self.client.volumes.get(plan.volume).remove(force=True)
-            except (NotFound, APIError):
-                pass
 
         try:
             run_parallel(remove_node, owned.plans)
@@ -381,10 +379,8 @@ class DockerBackend:
             if owned.proxy is not None:
                 owned.proxy.stop()
             if owned.network is not None:
-                try:
+                with contextlib.suppress(NotFound, APIError):
                     owned.network.remove()
-                except (NotFound, APIError):
-                    pass
 
     def keep_instructions(self, cluster: Cluster) -> str:
         lines = [f"cluster {cluster.id} left running (Docker):"]

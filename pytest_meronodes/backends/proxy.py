@@ -7,6 +7,7 @@ the auth service. Traefik's entry port comes from the shared port registry and i
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -157,14 +158,10 @@ class ProxyStack:
     def stop(self) -> None:
         for container in (self.traefik, self.auth):
             if container is not None:
-                try:
+                with contextlib.suppress(NotFound, APIError):
                     container.remove(force=True, v=True)
-                except (NotFound, APIError):
-                    pass
         if self.internal_network is not None:
-            try:
+            with contextlib.suppress(NotFound, APIError):
                 self.internal_network.remove()
-            except (NotFound, APIError):
-                pass
         if self.port is not None:
             self.ports.release([self.port])

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .http_types import CORS_HEADERS, HttpRequest, HttpResponse
 from .state import ExecutionError
-from .web import CORS_HEADERS, HttpRequest, HttpResponse
 
 if TYPE_CHECKING:
     from .node import Node

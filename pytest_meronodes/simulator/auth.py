@@ -18,9 +18,9 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from . import jwt
+from .http_types import CORS_HEADERS, HttpRequest, HttpResponse
 from .logs import Logger
 from .nodeconfig import write_atomic
-from .web import CORS_HEADERS, HttpRequest, HttpResponse
 
 TARGET = "calimero_auth"
 ISSUER = "calimero-auth"

@@ -10,8 +10,9 @@ import threading
 from types import FrameType
 
 from .auth import AdminAccount, AuthService, AuthSetupError, admin_from_env
+from .http_types import HttpRequest, HttpResponse
 from .logs import Logger
-from .web import HttpRequest, HttpResponse, HttpServers
+from .web import HttpServers
 
 TARGET = "mero_auth"
 

@@ -12,14 +12,18 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from .. import __version__
 from . import SIMULATED_MEROD_VERSION, nodeconfig
-from .auth import AdminAccount, AuthSetupError, admin_from_env
 from .identity import Identity
 from .logs import Logger
-from .node import Node, StartupError
+
+if TYPE_CHECKING:
+    from .auth import AdminAccount
+
+# A node's start-up time is mostly imports: what only `run` or embedded auth needs (http.server,
+# the swarm, pbkdf2 accounts) is imported where it is used.
 
 TARGET = "merod"
 
@@ -168,6 +172,8 @@ def _init(args: argparse.Namespace, log: Logger) -> int:
 def _admin_for_init(args: argparse.Namespace) -> AdminAccount | None:
     if args.auth_mode != "embedded" or args.no_admin:
         return None
+    from .auth import AdminAccount, AuthSetupError, admin_from_env
+
     password = _read_password(args)
     user = args.admin_user
     if user is None and password is None:
@@ -229,6 +235,8 @@ def _run(args: argparse.Namespace, log: Logger) -> int:
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
     log.info(TARGET, f"Starting node {args.node} ({version_text()})")
+    from .node import Node, StartupError
+
     try:
         node = Node(name=args.node, node_dir=node_dir, config=config, auth_mode=auth_mode, log=log)
         node.start()

@@ -8,6 +8,7 @@ peer exchange and connection counts that drop when a peer dies."""
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import json
 import socket
 import threading
@@ -28,6 +29,15 @@ class DialTarget:
     host: str
     port: int
     peer_id: str | None
+
+
+def is_public(host: str) -> bool:
+    """True for a globally routable address, or a name that resolves to one."""
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)}
+    except OSError:
+        return False  # unresolvable: dialling will fail on its own
+    return any(ipaddress.ip_address(str(address).split("%")[0]).is_global for address in addresses)
 
 
 class Connection:
@@ -91,8 +101,14 @@ class Swarm:
             except ValueError:
                 log.warn(TARGET, f"ignoring unsupported bootstrap address {text}")
                 continue
-            if addr.transport == "tcp":
-                self._bootstrap.append(DialTarget(addr.host, addr.port, addr.peer_id))
+            if addr.transport != "tcp":
+                continue
+            if is_public(addr.host):
+                # e.g. the calimero-dev boot nodes that init adds: a simulator never leaves the
+                # machine (and its own container networks)
+                log.warn(TARGET, f"not dialing public address {text}: the simulator only dials local peers")
+                continue
+            self._bootstrap.append(DialTarget(addr.host, addr.port, addr.peer_id))
         self._listeners: list[socket.socket] = []
         self._peers: dict[str, Connection] = {}
         self._dialing: set[tuple[str, int]] = set()
@@ -209,6 +225,8 @@ class Swarm:
                 return False
             self._dialing.add(key)
         try:
+            if is_public(target.host):
+                raise OSError("public address")
             sock = socket.create_connection(key, timeout=1.0)
         except OSError:
             with self._lock:

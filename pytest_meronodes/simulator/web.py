@@ -3,65 +3,14 @@ that bind every listen address of a node and shut down promptly."""
 
 from __future__ import annotations
 
-import json
 import socket
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from .http_types import Handler, HttpRequest, HttpResponse
 from .logs import Logger
-
-
-@dataclass
-class HttpRequest:
-    method: str
-    path: str
-    query: dict[str, list[str]]
-    headers: dict[str, str]  # lower-case names
-    body: bytes
-    client_ip: str
-
-    def header(self, name: str) -> str | None:
-        return self.headers.get(name.lower())
-
-    def json(self) -> Any:
-        return json.loads(self.body.decode("utf-8"))
-
-    def host(self) -> str:
-        """The host name the client addressed (a proxy's X-Forwarded-Host wins), without port."""
-        value = self.header("x-forwarded-host") or self.header("host") or ""
-        value = value.split(",")[0].strip()
-        if value.startswith("["):
-            return value[1 : value.find("]")].lower()
-        return value.rsplit(":", 1)[0].lower() if value.count(":") == 1 else value.lower()
-
-
-@dataclass
-class HttpResponse:
-    status: int
-    body: bytes = b""
-    headers: dict[str, str] = field(default_factory=dict)
-
-    @classmethod
-    def json(cls, status: int, payload: Any, headers: dict[str, str] | None = None) -> HttpResponse:
-        body = json.dumps(payload, separators=(",", ":")).encode("utf-8")
-        return cls(status, body, {"Content-Type": "application/json", **(headers or {})})
-
-    @classmethod
-    def error(cls, status: int, message: str) -> HttpResponse:
-        return cls.json(status, {"error": message})
-
-
-Handler = Callable[[HttpRequest], HttpResponse]
-
-CORS_HEADERS = {
-    "Access-Control-Allow-Origin": "*",
-    "Access-Control-Allow-Methods": "GET, POST, PUT, DELETE, OPTIONS",
-    "Access-Control-Allow-Headers": "Authorization, Content-Type",
-}
 
 
 def _request_handler_class(handle: Handler, log: Logger, target: str) -> type[BaseHTTPRequestHandler]:

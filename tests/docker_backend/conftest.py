@@ -58,7 +58,7 @@ def owned_by_dead_runs(client: docker.DockerClient) -> list[str]:
     """Every container, network and volume of ours whose owning process is gone: what a finished
     session left behind. Resources of live sessions (other tests running now) are not listed."""
     found = []
-    label = {"label": docker_labels.RUN}
+    label: dict[str, str | list[str] | bool] = {"label": docker_labels.RUN}
     for kind, resources in (
         ("container", client.containers.list(all=True, filters=label)),
         ("network", client.networks.list(filters=label)),
