@@ -14,6 +14,7 @@ from .cluster import AUTH_MODES, Cluster, ClusterSpec
 from .config import MeronodesConfig
 from .errors import ConfigurationError
 from .ownership import current_owner
+from .runs import current_run
 
 ARGUMENTS = ("count", "auth", "config", "config_path", "log_level", "names")
 _counter = itertools.count(1)
@@ -103,6 +104,7 @@ class ClusterFactory:
         errors: list[BaseException] = []
         for cluster in self.clusters:
             if keep:
+                current_run().keep(cluster.id)  # later sessions' reaping leaves it alone
                 kept.append(self.backend.keep_instructions(cluster))
                 continue
             try:

@@ -20,6 +20,8 @@ def process_start_time(pid: int) -> str | None:
         return "" if _pid_exists(pid) else None
     # the command name (field 2) may contain spaces and parentheses: split after the last ')'
     fields = stat[stat.rfind(")") + 2 :].split()
+    if fields and fields[0] in ("Z", "X"):
+        return None  # a zombie has exited; only its parent has not collected it yet
     return fields[19] if len(fields) > 19 else ""
 
 

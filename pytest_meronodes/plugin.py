@@ -15,6 +15,7 @@ from .errors import ConfigurationError, MeronodesError
 from .factory import ClusterFactory
 from .merod_program import resolve
 from .options import GROUP, OPTIONS
+from .reaper import docker_client_if_any, reap_docker, reap_local
 
 _SETTINGS = pytest.StashKey[MeronodesConfig]()
 _KEPT = pytest.StashKey[list[str]]()
@@ -49,6 +50,23 @@ def pytest_configure(config: pytest.Config) -> None:
     except ConfigurationError as error:
         raise pytest.UsageError(f"pytest-meronodes: {error}") from None
     config.stash[_KEPT] = []
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """The controller (not an xdist worker) removes what dead runs left: their processes, homes,
+    port reservations and, with the Docker backend, containers, networks and volumes."""
+    config = session.config
+    if hasattr(config, "workerinput"):
+        return
+    result = reap_local()
+    if config.stash[_SETTINGS].backend == "docker":
+        client = docker_client_if_any()
+        if client is not None:
+            reap_docker(client, result=result)
+    if result:
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(f"meronodes: cleaned up after dead runs: {result.summary()}")
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:

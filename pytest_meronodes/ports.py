@@ -54,6 +54,16 @@ class PortRegistry:
             if record.stem.isdigit():
                 yield int(record.stem), self._owner_of(int(record.stem))
 
+    def reclaim_dead(self) -> list[int]:
+        """Remove the reservations of dead owners; return their ports."""
+        reclaimed = []
+        with self._lock:
+            for port, holder in self._reserved():
+                if holder is None or not holder.is_alive():
+                    self._record(port).unlink(missing_ok=True)
+                    reclaimed.append(port)
+        return sorted(reclaimed)
+
     def allocate(self, count: int, owner: Owner | None = None) -> list[int]:
         owner = owner or current_owner()
         size = self.high - self.low + 1

@@ -4,16 +4,19 @@ SIGTERM, a grace period and SIGKILL."""
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import re
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 DEFAULT_GRACE = 5.0
+PR_SET_PDEATHSIG = 1
 
 
 def log_tail(path: Path | None, lines: int = 40) -> str:
@@ -31,11 +34,21 @@ def log_tail(path: Path | None, lines: int = 40) -> str:
     return "\n".join(ANSI.sub("", text).splitlines()[-lines:])
 
 
+def _die_with_parent() -> None:
+    """In the child, before exec: the kernel sends SIGTERM when the thread that started us dies, so
+    a node never outlives a pytest killed with SIGKILL (the next session reaps the rest)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 class NodeProcess:
-    def __init__(self, argv: Sequence[str], *, log_path: Path, env: Mapping[str, str]) -> None:
+    def __init__(
+        self, argv: Sequence[str], *, log_path: Path, env: Mapping[str, str], die_with_parent: bool = True
+    ) -> None:
         self.argv = list(argv)
         self.log_path = log_path
         self.env = dict(env)
+        self.die_with_parent = die_with_parent
         self._popen: subprocess.Popen[bytes] | None = None
 
     @property
@@ -53,6 +66,7 @@ class NodeProcess:
                 # own process group: a Ctrl-C in the terminal reaches pytest, which stops the
                 # nodes itself in order, instead of every node racing its own shutdown
                 start_new_session=True,
+                preexec_fn=_die_with_parent if self.die_with_parent and sys.platform == "linux" else None,
             )
 
     def logs(self) -> str:

@@ -26,6 +26,7 @@ from ..parallel import run_parallel
 from ..ports import PortRegistry
 from ..process import NodeProcess
 from ..readiness import authenticate, wait_until_ready
+from ..runs import current_run
 from .native_proxy import NativeProxy
 
 ADMIN_USER = "meronodes-admin"
@@ -86,6 +87,10 @@ class BinaryBackend:
         deadline = time.monotonic() + self.config.startup_timeout
         cluster_dir = self.base_dir / cluster_id
         cluster_dir.mkdir(parents=True, exist_ok=False)
+        run = current_run()
+        run.add_cluster(cluster_id, cluster_dir)
+        # nodes that may be kept after pytest exits must not die with it
+        die_with_parent = not (self.config.keep_nodes or self.config.keep_nodes_on_failure)
         ports: list[int] = []
         plans: list[NodePlan] = []
         proxy: NativeProxy | None = None
@@ -110,10 +115,15 @@ class BinaryBackend:
             for plan, user_config_path in zip(plans, spec.config_path or [None] * len(plans)):
                 self._configure(plan, plans, spec, namespace, user_config_path)
             for plan in plans:
-                plan.process = NodeProcess(self._merod(plan, "run"), log_path=plan.log_path, env=env)
+                plan.process = NodeProcess(
+                    self._merod(plan, "run"), log_path=plan.log_path, env=env, die_with_parent=die_with_parent
+                )
                 plan.process.start()
+                run.add_process(cluster_id, plan.process.pid or 0, f"node {plan.name}")
             if proxy is not None:
-                proxy.start({plan.name: plan.server_port for plan in plans})
+                proxy.start({plan.name: plan.server_port for plan in plans}, die_with_parent=die_with_parent)
+                for process in proxy.processes():
+                    run.add_process(cluster_id, process.pid or 0, process.log_path.stem)
                 proxy.wait_ready(plans[0].name, deadline)
             nodes = [self._node(plan, credentials, proxy) for plan in plans]
             check_ready = self.version >= READY_ENDPOINT_SINCE
@@ -204,6 +214,7 @@ class BinaryBackend:
         if proxy is not None:
             proxy.release()
         shutil.rmtree(cluster_dir, ignore_errors=True)
+        current_run().remove_cluster(cluster_dir.name)
 
     def keep_instructions(self, cluster: Cluster) -> str:
         lines = [f"cluster {cluster.id} left running:"]

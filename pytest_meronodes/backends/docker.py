@@ -26,6 +26,7 @@ from ..node_config import check_user_config, compose, read_toml
 from ..ownership import current_owner
 from ..parallel import run_parallel
 from ..readiness import authenticate, wait_until_ready
+from ..runs import current_run
 from .proxy import SIMULATOR_TITLE, ProxyStack
 
 HOME = "/app/data"
@@ -213,6 +214,7 @@ class DockerBackend:
         deadline = time.monotonic() + self.config.startup_timeout
         cluster_dir = self.base_dir / cluster_id
         cluster_dir.mkdir(parents=True, exist_ok=False)
+        current_run().add_cluster(cluster_id, cluster_dir)
         owned = DockerCluster(cluster_dir)
         prefix = f"meronodes-{cluster_id}"
         try:
@@ -381,6 +383,7 @@ class DockerBackend:
             if owned.network is not None:
                 with contextlib.suppress(NotFound, APIError):
                     owned.network.remove()
+            current_run().remove_cluster(owned.cluster_dir.name)
 
     def keep_instructions(self, cluster: Cluster) -> str:
         lines = [f"cluster {cluster.id} left running (Docker):"]

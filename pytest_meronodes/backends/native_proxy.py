@@ -63,7 +63,7 @@ class NativeProxy:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.entry_port}"
 
-    def start(self, node_ports: dict[str, int]) -> None:
+    def start(self, node_ports: dict[str, int], *, die_with_parent: bool) -> None:
         self.allocated = self.ports.allocate(2)
         auth_port = self.allocated[1]
         auth_env = {
@@ -75,6 +75,7 @@ class NativeProxy:
             [*self.auth_program.command, "auth", "--listen", f"127.0.0.1:{auth_port}"],
             log_path=self.directory / "auth-service.log",
             env=auth_env,
+            die_with_parent=die_with_parent,
         )
         self.auth.start()
         dynamic = self.directory / "traefik-routes.toml"
@@ -87,7 +88,8 @@ class NativeProxy:
             "global": {"checkNewVersion": False, "sendAnonymousUsage": False},
         }))
         self.traefik = NodeProcess(
-            [self.traefik_binary, f"--configFile={static}"], log_path=self.directory / "traefik.log", env=self.env
+            [self.traefik_binary, f"--configFile={static}"], log_path=self.directory / "traefik.log", env=self.env,
+            die_with_parent=die_with_parent,
         )
         self.traefik.start()
 
