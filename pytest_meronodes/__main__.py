@@ -13,7 +13,7 @@ def main() -> int:
     commands.add_parser("ps", help="list runs, clusters, processes and Docker resources")
     reap = commands.add_parser("reap", help="remove what dead runs left behind")
     reap.add_argument("--cluster", action="append", metavar="ID",
-                      help="remove this cluster (even if kept with --keep-nodes); repeatable")
+                      help="remove only this cluster (also one kept with --keep-nodes) once its session has ended; repeatable")
     args = parser.parse_args()
     if args.command == "ps":
         print("\n".join(describe()))

@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import requests
 
-from .errors import NodeApiError, NodeAuthError, RpcError
+from .errors import NodeApiError, NodeAuthError, NodeError, RpcError
+from .redact import register
 
 REQUEST_TIMEOUT = 30.0
 
@@ -22,6 +24,9 @@ REQUEST_TIMEOUT = 30.0
 class Credentials:
     username: str
     password: str
+
+    def __post_init__(self) -> None:
+        register(self.password)
 
     def __repr__(self) -> str:
         return f"Credentials(username={self.username!r}, password=***)"
@@ -47,12 +52,26 @@ class NodeClient(requests.Session):
         self._access_token: str | None = None
         self._refresh_token: str | None = None
         self._token_lock = threading.Lock()
+        # set by the Node: raises a NodeError (name, exit code, log tail) when the node has died
+        self.liveness: Callable[[], None] | None = None
 
     def __repr__(self) -> str:
         return f"NodeClient({self.name!r}, {self.base_url!r})"
 
     # -- plumbing -------------------------------------------------------------------------------
     def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
+        try:
+            return self._request(method, url, *args, **kwargs)
+        except requests.ConnectionError as error:
+            # a refused connection to a node that died says why: name, exit code, log tail
+            if self.liveness is not None:
+                try:
+                    self.liveness()
+                except NodeError as dead:
+                    raise dead from error
+            raise
+
+    def _request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
         target = urljoin(self.base_url, str(url).lstrip("/")) if "://" not in str(url) else str(url)
         kwargs.setdefault("timeout", REQUEST_TIMEOUT)
         if self.credentials is None or self._is_auth_route(target):

@@ -53,6 +53,9 @@ class Node:
     client: NodeClient
     runtime: NodeRuntime | None = field(default=None, repr=False)
 
+    def __post_init__(self) -> None:
+        self.client.liveness = self.check_alive
+
     def logs(self) -> str:
         """Everything the node printed so far, without ANSI colours."""
         if self.runtime is not None:
@@ -75,9 +78,12 @@ class Node:
         return self.runtime.exit_code() if self.runtime is not None else None
 
     def check_alive(self) -> None:
+        """Raise a NodeError (with exit code and log tail) if the node's process has exited."""
         code = self.exit_code()
         if code is not None:
-            raise NodeError(self.name, "node process exited", exit_code=code, log_tail=self.log_tail())
+            oom = getattr(self.runtime, "oom_killed", lambda: False)()
+            reason = "node exited (killed: out of memory)" if oom else "node exited"
+            raise NodeError(self.name, reason, exit_code=code, log_tail=self.log_tail())
 
 
 class Cluster:
@@ -131,6 +137,11 @@ class Cluster:
             time.sleep(poll_interval(attempt))
             attempt += 1
 
+    def check_alive(self) -> None:
+        """Raise a NodeError for the first node of the cluster that has exited."""
+        for node in self.nodes:
+            node.check_alive()
+
     def stop(self) -> None:
         """Stop every node and remove what the cluster created; safe to call twice."""
         if not self.stopped:
@@ -176,9 +187,10 @@ def wait_for_mesh(nodes: list[Node], *, timeout: float, min_peers: int | None = 
     if short:
         counts = ", ".join(f"{name}={count}" for name, count in sorted(seen.items()))
         first = next(node for node in nodes if node.name in short)
+        tails = "\n".join(f"--- last lines of {node.name}'s log ---\n{node.log_tail(20)}" for node in nodes)
         raise NodeStartError(
             first.name,
             f"mesh gate: expected every node to see >= {wanted} peers within {timeout:g} s; "
             f"peer counts seen: {counts}",
-            log_tail=first.log_tail(),
+            log_tail=tails,
         )

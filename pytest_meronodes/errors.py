@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .redact import redact
+
 
 class MeronodesError(Exception):
     """Base of every error pytest-meronodes raises."""
@@ -39,8 +41,9 @@ class NodeError(MeronodesError):
         if self.exit_code is not None:
             text += f" (exit code {self.exit_code})"
         if self.log_tail:
-            text += f"\n--- last lines of {self.node}'s log ---\n{self.log_tail.rstrip()}"
-        return text
+            heading = "" if self.log_tail.startswith("--- ") else f"--- last lines of {self.node}'s log ---\n"
+            text += f"\n{heading}{self.log_tail.rstrip()}"
+        return redact(text)
 
 
 class NodeStartError(NodeError):
@@ -68,4 +71,4 @@ class RpcError(MeronodesError):
         self.method = method
         self.type = str(error.get("type"))
         self.data = error.get("data")
-        super().__init__(f"node {node!r}: {method} failed with {self.type}: {self.data!r}")
+        super().__init__(redact(f"node {node!r}: {method} failed with {self.type}: {self.data!r}"))

@@ -4,6 +4,7 @@ cluster through the backend, and stops what it started."""
 from __future__ import annotations
 
 import itertools
+import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import Any
 from .backends.base import Backend
 from .cluster import AUTH_MODES, Cluster, ClusterSpec
 from .config import MeronodesConfig
-from .errors import ConfigurationError
+from .errors import ConfigurationError, MeronodesError
 from .ownership import current_owner
 from .runs import current_run
 
@@ -78,6 +79,30 @@ def _config_paths(value: Any, names: Sequence[str]) -> tuple[Path | None, ...]:
     raise ConfigurationError("config_path must be a path, a list of one path per node, or {name: path}")
 
 
+def access_instructions(cluster: Cluster) -> str:
+    """For a kept cluster with auth: each node's token in a 0600 file (never printed), and a
+    command that uses it."""
+    lines = []
+    for node in cluster:
+        if node.client.credentials is None or node.log_path is None:
+            continue
+        try:
+            token = node.client.token
+        except MeronodesError:
+            continue
+        token_file = node.log_path.parent / f"{node.name}.token"
+        fd = os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(f"{token}\n")
+        host = node.client.headers.get("Host")
+        host_arg = f" -H 'Host: {host}'" if isinstance(host, str) else ""
+        lines.append(
+            f"  {node.name} token (valid ~1 h): curl -H \"Authorization: Bearer $(cat {token_file})\"{host_arg} "
+            f"{node.url}/admin-api/peers"
+        )
+    return "\n" + "\n".join(lines) if lines else ""
+
+
 class ClusterFactory:
     def __init__(
         self,
@@ -105,7 +130,7 @@ class ClusterFactory:
         for cluster in self.clusters:
             if keep:
                 current_run().keep(cluster.id)  # later sessions' reaping leaves it alone
-                kept.append(self.backend.keep_instructions(cluster))
+                kept.append(self.backend.keep_instructions(cluster) + access_instructions(cluster))
                 continue
             try:
                 cluster.stop()

@@ -11,11 +11,12 @@ from .backends import create_backend
 from .backends.base import Backend
 from .cluster import Cluster, Node
 from .config import MeronodesConfig, build_config
-from .errors import ConfigurationError, MeronodesError
+from .errors import ConfigurationError, MeronodesError, NodeError
 from .factory import ClusterFactory
 from .merod_program import resolve
 from .options import GROUP, OPTIONS
 from .reaper import docker_client_if_any, reap_docker, reap_local
+from .redact import redact
 
 _SETTINGS = pytest.StashKey[MeronodesConfig]()
 _KEPT = pytest.StashKey[list[str]]()
@@ -95,7 +96,25 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     for cluster in _clusters_of(item):
         for node in cluster:
             title = f"meronodes: log of {node.name} (last {LOG_LINES} lines)"
-            report.sections.append((title, node.log_tail(LOG_LINES)))
+            report.sections.append((title, redact(node.log_tail(LOG_LINES))))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    """A cluster handed to a test must be whole when the test starts (a session cluster may have
+    lost a node in an earlier test); a node that dies during the test fails it, with its name,
+    exit code and log tail, even if the test itself did not notice."""
+    for cluster in _clusters_of(item):
+        try:
+            cluster.check_alive()
+        except NodeError as error:
+            raise NodeError(error.node, f"cluster {cluster.id} lost this node before the test: {error.reason}",
+                            exit_code=error.exit_code, log_tail=error.log_tail) from None
+    outcome = yield
+    for cluster in _clusters_of(item):
+        if not cluster.stopped:
+            cluster.check_alive()
+    return outcome
 
 
 def _clusters_of(item: pytest.Item) -> Iterator[Cluster]:

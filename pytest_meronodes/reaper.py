@@ -1,6 +1,6 @@
 """Removing what dead runs left behind: processes, node homes, port reservations and Docker
 containers, networks and volumes. A resource is removed only when its owning process is gone
-(pid *and* start time), and never when its cluster was deliberately kept, unless named."""
+(pid *and* start time), and a cluster deliberately kept only when it is named."""
 
 from __future__ import annotations
 
@@ -58,9 +58,12 @@ def _kill(pid: int, started: str) -> bool:
 
 
 def _doomed(owner: Owner, kept: bool, cluster: str, clusters: Iterable[str] | None) -> bool:
+    """Never a live session's. A kept cluster only when named; others once their owner is dead."""
+    if owner.is_alive():
+        return False
     if clusters is not None:
         return cluster in clusters
-    return not kept and not owner.is_alive()
+    return not kept
 
 
 def reap_local(

@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 # the swarm, pbkdf2 accounts) is imported where it is used.
 
 TARGET = "merod"
+# Faults the plugin's tests inject: exit-at-start[=CODE], never-healthy, no-dial (see docs/simulator.md)
+FAULT_ENV = "MEROD_SIM_FAULT"
 
 
 class CliError(Exception):
@@ -235,10 +237,15 @@ def _run(args: argparse.Namespace, log: Logger) -> int:
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
     log.info(TARGET, f"Starting node {args.node} ({version_text()})")
+    fault = os.environ.get(FAULT_ENV, "")
+    if fault.startswith("exit-at-start"):
+        # for the plugin's own tests: a node that dies while starting, as a crashing merod would
+        log.error(TARGET, f"simulated fault ({FAULT_ENV}={fault}): exiting during start")
+        return int(fault.partition("=")[2] or 1)
     from .node import Node, StartupError
 
     try:
-        node = Node(name=args.node, node_dir=node_dir, config=config, auth_mode=auth_mode, log=log)
+        node = Node(name=args.node, node_dir=node_dir, config=config, auth_mode=auth_mode, log=log, fault=fault)
         node.start()
     except (StartupError, ValueError, OSError) as error:
         raise CliError(f"failed to start node: {error}") from None

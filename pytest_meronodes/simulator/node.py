@@ -26,8 +26,11 @@ class StartupError(Exception):
 
 
 class Node:
-    def __init__(self, *, name: str, node_dir: Path, config: dict[str, Any], auth_mode: str, log: Logger) -> None:
+    def __init__(
+        self, *, name: str, node_dir: Path, config: dict[str, Any], auth_mode: str, log: Logger, fault: str = ""
+    ) -> None:
         self.name = name
+        self.fault = fault
         self.node_dir = node_dir
         self.log = log
         peer_id = get_dotted(config, "identity.peer_id")
@@ -43,7 +46,7 @@ class Node:
         self.swarm = Swarm(
             peer_id=self.peer_id,
             listen=list(get_dotted(config, "swarm.listen") or []),
-            bootstrap=list(get_dotted(config, "bootstrap.nodes") or []),
+            bootstrap=[] if fault == "no-dial" else list(get_dotted(config, "bootstrap.nodes") or []),
             log=log,
             on_message=self._on_swarm_message,
         )
