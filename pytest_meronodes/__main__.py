@@ -12,8 +12,10 @@ def main() -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("ps", help="list runs, clusters, processes and Docker resources")
     reap = commands.add_parser("reap", help="remove what dead runs left behind")
-    reap.add_argument("--cluster", action="append", metavar="ID",
-                      help="remove only this cluster (also one kept with --keep-nodes) once its session has ended; repeatable")
+    reap.add_argument(
+        "--cluster", action="append", metavar="ID",
+        help="remove only this cluster (also a kept one) once its session has ended; repeatable",
+    )
     args = parser.parse_args()
     if args.command == "ps":
         print("\n".join(describe()))

@@ -225,5 +225,6 @@ class BinaryBackend:
             if pid:
                 pids.append(str(pid))
             lines.append(f"  {node.name}: {node.url} pid={pid} home={node.home} log={node.log_path}")
-        lines.append(f"  remove with: python -m pytest_meronodes reap --cluster {cluster.id}  (or: kill {' '.join(pids)})")
+        lines.append(f"  remove with: python -m pytest_meronodes reap --cluster {cluster.id}")
+        lines.append(f"           or: kill {' '.join(pids)}")
         return "\n".join(lines)

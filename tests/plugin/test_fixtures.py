@@ -69,7 +69,10 @@ def test_embedded_auth_gives_authenticated_clients(inner: Inner) -> None:
 def test_config_overrides_land_in_config_toml(inner: Inner) -> None:
     inner.pytester.makepyfile(
         """
-        import tomllib
+        try:
+            import tomllib
+        except ImportError:  # Python < 3.11
+            import tomli as tomllib
 
         def read(node):
             return tomllib.loads((node.home / "config.toml").read_text())
@@ -101,7 +104,10 @@ def test_config_overrides_land_in_config_toml(inner: Inner) -> None:
 def test_config_path_gives_every_node_its_own_identity_and_ports(inner: Inner) -> None:
     inner.pytester.makepyfile(
         """
-        import tomllib
+        try:
+            import tomllib
+        except ImportError:  # Python < 3.11
+            import tomli as tomllib
 
         import pytest
         import tomli_w
