@@ -71,10 +71,13 @@ class NodeClient(requests.Session):
                     raise dead from error
             raise
 
-    def _request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
+    def _request(
+        self, method: str | bytes, url: str | bytes, *args: Any, public: bool = False, **kwargs: Any
+    ) -> requests.Response:
+        """`public=True`: a route that needs no token (health, ready), so none is fetched for it."""
         target = urljoin(self.base_url, str(url).lstrip("/")) if "://" not in str(url) else str(url)
         kwargs.setdefault("timeout", REQUEST_TIMEOUT)
-        if self.credentials is None or self._is_auth_route(target):
+        if public or self.credentials is None or self._is_auth_route(target):
             return super().request(method, target, *args, **kwargs)
         self._ensure_token()
         response = super().request(method, target, *args, **self._with_token(kwargs))
@@ -82,6 +85,10 @@ class NodeClient(requests.Session):
             self._renew_token()
             response = super().request(method, target, *args, **self._with_token(kwargs))
         return response
+
+    def get_public(self, url: str, **kwargs: Any) -> requests.Response:
+        """GET a route that needs no token (health, ready): none is obtained for it."""
+        return self.request("GET", url, public=True, **kwargs)
 
     def _is_auth_route(self, url: str) -> bool:
         return urlsplit(url).path.startswith(self.auth_path + "/")
@@ -151,7 +158,7 @@ class NodeClient(requests.Session):
         return response.json()
 
     def health(self) -> dict[str, Any]:
-        data: dict[str, Any] = self._json(self.get("/admin-api/health"), "health")["data"]
+        data: dict[str, Any] = self._json(self.get_public("/admin-api/health"), "health")["data"]
         return data
 
     def peers_count(self) -> int:

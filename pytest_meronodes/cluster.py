@@ -190,7 +190,7 @@ def wait_for_mesh(nodes: list[Node], *, timeout: float, min_peers: int | None = 
         tails = "\n".join(f"--- last lines of {node.name}'s log ---\n{node.log_tail(20)}" for node in nodes)
         raise NodeStartError(
             first.name,
-            f"mesh gate: expected every node to see >= {wanted} peers within {timeout:g} s; "
-            f"peer counts seen: {counts}",
+            f"mesh gate: expected every node to see >= {wanted} peers within {timeout:.1f} s; "
+            f"peer counts seen: {counts}; the logs below say whom each node dialled",
             log_tail=tails,
         )

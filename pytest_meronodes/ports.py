@@ -85,9 +85,11 @@ class PortRegistry:
                 if len(chosen) == count:
                     break
             if len(chosen) < count:
+                reserved = sum(1 for port in taken if self.low <= port <= self.high)
                 raise PortsUnavailableError(
                     f"need {count} free ports in {self.low}-{self.high} but found {len(chosen)} "
-                    f"({len(taken)} reserved by live sessions); widen --node-port-range"
+                    f"({reserved} reserved by live sessions, {size - len(chosen) - reserved} in use by other "
+                    f"programs); widen or move --node-port-range"
                 )
             for port in chosen:
                 self._write(port, owner)

@@ -7,7 +7,7 @@ import time
 import requests
 
 from .cluster import Node, poll_interval
-from .errors import NodeAuthError, NodeStartError
+from .errors import NodeAuthError, NodeError, NodeStartError
 
 
 def wait_until_ready(node: Node, *, deadline: float, timeout: float, check_ready: bool) -> None:
@@ -24,17 +24,26 @@ def wait_until_ready(node: Node, *, deadline: float, timeout: float, check_ready
                     log_tail=node.log_tail(),
                 )
             try:
-                response = node.client.get(path, timeout=2.0)
+                response = node.client.get_public(path, timeout=2.0)
                 if response.status_code == 200:
                     break
                 last = f"HTTP {response.status_code} {response.text[:100]}"
             except requests.RequestException as error:
                 last = type(error).__name__
+            except NodeAuthError:
+                raise
+            except NodeError as error:  # the process exited between the check above and the request
+                raise NodeStartError(
+                    node.name, f"process exited during start ({path} gate)", exit_code=error.exit_code,
+                    log_tail=error.log_tail,
+                ) from None
             if time.monotonic() > deadline:
                 raise NodeStartError(
                     node.name,
                     f"{path} gate: not 200 within the startup timeout of {timeout:g} s "
-                    f"(last answer: {last})",
+                    f"(last answer: {last})\n"
+                    f"raise --node-startup-timeout (MERONODES_NODE_STARTUP_TIMEOUT, ini node_startup_timeout) "
+                    f"if the node is only slow; otherwise the node's log says why it does not answer 200",
                     log_tail=node.log_tail(),
                 )
             time.sleep(poll_interval(attempt))

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 from ..client import Credentials, NodeClient
 from ..cluster import Cluster, ClusterSpec, Node, wait_for_mesh
 from ..config import MeronodesConfig
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, NodeAuthError
 from ..readiness import authenticate, wait_until_ready
 
 
@@ -50,9 +50,17 @@ class RemoteBackend:
             )
         deadline = time.monotonic() + self.config.startup_timeout
         for node in nodes:
-            wait_until_ready(node, deadline=deadline, timeout=self.config.startup_timeout, check_ready=False)
-            if credentials is not None:
-                authenticate(node)
+            try:
+                wait_until_ready(node, deadline=deadline, timeout=self.config.startup_timeout, check_ready=False)
+                if credentials is not None:
+                    authenticate(node)
+            except NodeAuthError as error:
+                raise NodeAuthError(
+                    node.name,
+                    f"auth gate: {node.url} refused the credentials of user {self.config.node_username!r} "
+                    f"({error.reason.removeprefix('auth gate: ')}); check --node-username and the password "
+                    f"(MERONODES_NODE_PASSWORD, or --node-password)",
+                ) from None
             try:
                 node.peer_id = str(node.client.identity().get("peerId") or "") or None
             except Exception:  # the identity route differs between releases
