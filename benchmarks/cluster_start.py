@@ -29,7 +29,7 @@ SETTINGS = MeronodesConfig(
     backend="binary", merod_binary="sim", count=1, log_level="info", startup_timeout=60,
     port_range=(20000, 29999), keep_nodes=False, keep_nodes_on_failure=False, base_dir=None,
     merod_image=SIM_IMAGE, auth_image=SIM_IMAGE, traefik_image="", traefik_binary="traefik",
-    auth_service="sim", force_pull=False, node_cpus=0.0, node_memory="", node_urls=(),
+    auth_service="sim", force_pull=False, docker_home="volume", node_cpus=0.0, node_memory="", node_urls=(),
     node_username="", node_password="",
 )
 

@@ -34,6 +34,7 @@ class MeronodesConfig:
     traefik_binary: str
     auth_service: str
     force_pull: bool
+    docker_home: str
     node_cpus: float
     node_memory: str
     node_urls: tuple[str, ...]
@@ -105,6 +106,8 @@ def build_config(config: pytest.Config) -> MeronodesConfig:
             f"{sources['node_backend']}: unknown backend {values['node_backend']!r}; "
             f"choose one of {', '.join(BACKENDS)}"
         )
+    if values["docker_home"] not in ("volume", "bind"):
+        raise ConfigurationError(f"{sources['docker_home']}: --docker-home must be 'volume' or 'bind'")
     if values["node_count"] < 1:
         raise ConfigurationError(f"{sources['node_count']}: node count must be at least 1")
     if values["node_startup_timeout"] <= 0:
@@ -125,6 +128,7 @@ def build_config(config: pytest.Config) -> MeronodesConfig:
         traefik_binary=values["traefik_binary"],
         auth_service=values["auth_service"],
         force_pull=values["force_pull"],
+        docker_home=values["docker_home"],
         node_cpus=values["node_cpus"],
         node_memory=values["node_memory"],
         node_urls=values["node_url"],

@@ -52,6 +52,8 @@ OPTIONS: tuple[OptionSpec, ...] = (
                "binary backend: the auth service program for auth='proxy' ('sim': the simulator's auth mode)"),
     OptionSpec("force_pull", "--force-pull", "bool", "false",
                "docker backend: pull images even when present"),
+    OptionSpec("docker_home", "--docker-home", "str", "volume",
+               "docker backend: node homes on a Docker volume each, or 'bind' mounts under the base directory"),
     OptionSpec("node_cpus", "--node-cpus", "float", "0",
                "docker backend: CPU cap per node container (0: none)"),
     OptionSpec("node_memory", "--node-memory", "str", "",

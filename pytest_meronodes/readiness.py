@@ -10,6 +10,11 @@ from .cluster import Node, poll_interval
 from .errors import NodeAuthError, NodeError, NodeStartError
 
 
+def _oom_note(node: Node) -> str:
+    oom = getattr(node.runtime, "oom_killed", None)
+    return "; killed: out of memory (raise --node-memory)" if callable(oom) and oom() else ""
+
+
 def wait_until_ready(node: Node, *, deadline: float, timeout: float, check_ready: bool) -> None:
     """Poll health (then ready) until 200; fail at once if the node's process exits."""
     gates = ["/admin-api/health"] + (["/admin-api/ready"] if check_ready else [])
@@ -20,7 +25,7 @@ def wait_until_ready(node: Node, *, deadline: float, timeout: float, check_ready
             code = node.exit_code()
             if code is not None:
                 raise NodeStartError(
-                    node.name, f"process exited during start ({path} gate)", exit_code=code,
+                    node.name, f"process exited during start ({path} gate){_oom_note(node)}", exit_code=code,
                     log_tail=node.log_tail(),
                 )
             try:
@@ -34,7 +39,7 @@ def wait_until_ready(node: Node, *, deadline: float, timeout: float, check_ready
                 raise
             except NodeError as error:  # the process exited between the check above and the request
                 raise NodeStartError(
-                    node.name, f"process exited during start ({path} gate)", exit_code=error.exit_code,
+                    node.name, f"process exited during start ({path} gate){_oom_note(node)}", exit_code=error.exit_code,
                     log_tail=error.log_tail,
                 ) from None
             if time.monotonic() > deadline:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import io
 import secrets
+import shutil
 import tarfile
 import threading
 import time
@@ -128,6 +129,11 @@ class DockerNodePlan:
     config: dict[str, Any] = field(default_factory=dict)
     container: Container | None = None
     runtime: ContainerRuntime | None = None
+    bind_dir: Path | None = None  # the node's home on the host, with --docker-home=bind
+
+    def mounts(self) -> dict[str, dict[str, str]]:
+        source = str(self.bind_dir) if self.bind_dir is not None else self.volume
+        return {source: {"bind": HOME, "mode": "rw"}}
 
     @property
     def multiaddr(self) -> str:
@@ -221,7 +227,12 @@ class DockerBackend:
             owned.network = self.client.networks.create(
                 f"{prefix}-net", driver="bridge", labels=self._labels(cluster_id, "network")
             )
-            owned.plans = [DockerNodePlan(name, f"{prefix}-{name}", f"{prefix}-{name}-home") for name in spec.names]
+            bind = self.config.docker_home == "bind"
+            owned.plans = [
+                DockerNodePlan(name, f"{prefix}-{name}", f"{prefix}-{name}-home",
+                               bind_dir=cluster_dir / f"{name}-home" if bind else None)
+                for name in spec.names
+            ]
             credentials = Credentials(ADMIN_USER, secrets.token_urlsafe(18)) if spec.auth else None
             if spec.auth == "proxy":
                 assert credentials is not None
@@ -257,7 +268,10 @@ class DockerBackend:
         credentials: Credentials | None,
         deadline: float,
     ) -> None:
-        self.client.volumes.create(plan.volume, labels=self._labels(cluster_id, "home", plan.name))
+        if plan.bind_dir is not None:
+            plan.bind_dir.mkdir(mode=0o700)
+        else:
+            self.client.volumes.create(plan.volume, labels=self._labels(cluster_id, "home", plan.name))
         command = [
             "merod", "--home", HOME, "--node", plan.name, "init",
             "--server-host", "0.0.0.0", "--server-port", str(SERVER_PORT),
@@ -271,7 +285,7 @@ class DockerBackend:
             command=command,
             entrypoint="",
             name=f"{plan.container_name}-init",
-            volumes={plan.volume: {"bind": HOME, "mode": "rw"}},
+            volumes=plan.mounts(),
             labels=self._labels(cluster_id, "init", plan.name),
             network_mode="none",
         )
@@ -326,7 +340,7 @@ class DockerBackend:
             name=plan.container_name,
             hostname=plan.name,
             environment={"RUST_LOG": spec.log_level, "RUST_BACKTRACE": "1"},
-            volumes={plan.volume: {"bind": HOME, "mode": "rw"}},
+            volumes=plan.mounts(),
             labels=labels,
             network=owned.network.name,
             # loopback only, on an ephemeral host port that Docker picks (None; the stubs lack it)
@@ -372,6 +386,9 @@ class DockerBackend:
                 if plan.runtime is not None:
                     plan.runtime.capture()
                 _remove_container(plan.container)
+            if plan.bind_dir is not None:
+                shutil.rmtree(plan.bind_dir, ignore_errors=True)
+                return
             with contextlib.suppress(NotFound, APIError):
                 self.client.volumes.get(plan.volume).remove(force=True)
 

@@ -205,3 +205,39 @@ def test_an_unreachable_engine_is_one_clear_error(
     result = pytester.runpytest_subprocess(*docker_args)
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*Docker engine unreachable*DOCKER_HOST*"])
+
+
+def test_resource_caps_bind_mounted_homes_and_an_oom_kill_is_reported(
+    pytester: pytest.Pytester, docker_client: docker.DockerClient, docker_args: list[str]
+) -> None:
+    pytester.makepyfile(
+        """
+        import docker
+
+        def test_caps_and_bind_homes(node_cluster, meronodes_config):
+            cluster = node_cluster(count=2)
+            for node in cluster:
+                container = node.runtime.container
+                container.reload()
+                host = container.attrs["HostConfig"]
+                assert host["Memory"] == 96 * 1024 * 1024
+                assert host["NanoCpus"] == 500_000_000
+                mounts = container.attrs["Mounts"]
+                assert [m["Type"] for m in mounts] == ["bind"]
+                assert (mounts[0]["Source"]).startswith(str(meronodes_config.base_dir))
+            assert [node.client.peers_count() for node in cluster] == [1, 1]
+        """
+    )
+    base = pytester.path / "nodes"
+    result = pytester.runpytest_subprocess(
+        *docker_args, "--node-memory=96m", "--node-cpus=0.5", "--docker-home=bind", f"--node-base-dir={base}"
+    )
+    result.assert_outcomes(passed=1)
+    assert not list(base.glob("*/node*-home"))
+    assert owned_by_dead_runs(docker_client) == []
+
+    pytester.makepyfile(test_oom="def test_oom(node_cluster):\n    node_cluster(count=1)\n")
+    result = pytester.runpytest_subprocess(*docker_args, "--node-memory=8m", "test_oom.py")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*node 'node1'*killed: out of memory (raise --node-memory) (exit code 137)*"])
+    assert owned_by_dead_runs(docker_client) == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -59,3 +60,52 @@ def test_a_kept_clusters_token_files_are_private(pytester: pytest.Pytester) -> N
     subprocess.run([sys.executable, "-m", "pytest_meronodes", "reap", "--cluster", cluster], check=True,
                    capture_output=True)
     assert not token_file.parent.exists()
+
+
+def _listening(ports: set[int]) -> list[str]:
+    """host:port of every listening TCP socket on one of `ports`, from /proc/net/tcp{,6}."""
+    found = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            address, state = fields[1], fields[3]
+            host_hex, port_hex = address.split(":")
+            if state == "0A" and int(port_hex, 16) in ports:  # 0A: LISTEN
+                found.append(f"{host_hex}:{int(port_hex, 16)}")
+    return found
+
+
+def test_native_nodes_listen_on_loopback_only(pytester: pytest.Pytester) -> None:
+    ports_file = pytester.path / "ports.txt"
+    pytester.makepyfile(
+        f"""
+        def test_ports(node_cluster):
+            cluster = node_cluster(count=2, auth="proxy")
+            ports = [p for node in cluster for p in (node.rpc_port, node.swarm_port)]
+            open({str(ports_file)!r}, "w").write(" ".join(map(str, ports)) + " " + cluster[0].url.rsplit(":", 1)[1])
+            import time
+            from pathlib import Path
+            Path({str(ports_file)!r} + ".ready").touch()
+            deadline = time.monotonic() + 60
+            while not Path({str(ports_file)!r} + ".done").exists() and time.monotonic() < deadline:
+                time.sleep(0.05)
+        """
+    )
+    session = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "--merod-binary=sim", "-p", "no:cacheprovider", str(pytester.path)],
+        cwd=pytester.path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    try:
+        ready = Path(f"{ports_file}.ready")
+        deadline = time.monotonic() + 60
+        while not ready.exists():
+            assert session.poll() is None, session.communicate()[0].decode()
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        ports = {int(p) for p in ports_file.read_text().split()}
+        sockets = _listening(ports)
+        assert len(sockets) == len(ports)  # 2 servers, 2 swarms and Traefik's entry point
+        assert all(s.startswith("0100007F:") for s in sockets), sockets  # 127.0.0.1, little-endian hex
+    finally:
+        Path(f"{ports_file}.done").touch()
+        assert session.wait(timeout=60) == 0, session.communicate()[0].decode()
