@@ -66,6 +66,17 @@ def pytest_sessionstart(session):
     append_record({{"session_pid": os.getpid()}})
 
 
+@pytest.hookimpl(trylast=True)  # after the session's fixtures are torn down
+def pytest_sessionfinish(session):
+    # what this process still holds in the port registry, asked while it is alive (a dead owner's
+    # reservations may be reclaimed by any other session before the outer test could look)
+    from pytest_meronodes.ownership import current_owner
+    from pytest_meronodes.ports import PortRegistry
+
+    held = PortRegistry((1024, 65535)).reserved_by(current_owner())
+    append_record({{"session_end_pid": os.getpid(), "reserved": held}})
+
+
 @pytest.fixture
 def record(request):
     def record(cluster, **extra):
@@ -119,6 +130,9 @@ class Inner:
         assert_nothing_left(base_dir or self.base_dir, self.records())
         held = reservations_held_by(self.session_pids())
         assert held == [], f"ports still reserved by the inner session: {held}"
+        ends = {int(line["session_end_pid"]): line["reserved"] for line in self.lines() if "session_end_pid" in line}
+        assert set(ends) == self.session_pids(), "not every inner process finished its session"
+        assert all(reserved == [] for reserved in ends.values()), f"reserved at the end of the session: {ends}"
 
     def record(self, test_suffix: str) -> dict[str, Any]:
         """The one record of the inner test whose node id ends with `test_suffix`."""
@@ -256,12 +270,20 @@ if "run" not in sys.argv[1:]:
     )
 
 
-PIDS_LINE = re.compile(r"remove with: kill ([\d ]+) && rm -rf (\S+)")
+KEPT_NODE_LINE = re.compile(r"^\s+([\w-]+): (http://\S+) pid=(\d+) home=(\S+)", flags=re.MULTILINE)
 
 
-def kept_clusters(output: str) -> list[tuple[list[int], Path]]:
-    """The pids and directory of every cluster the summary says was left running."""
+@dataclass
+class KeptNode:
+    name: str
+    url: str
+    pid: int
+    home: Path
+
+
+def kept_nodes(output: str) -> list[KeptNode]:
+    """Every node the terminal summary says was left running."""
     return [
-        ([int(pid) for pid in match.group(1).split()], Path(match.group(2)))
-        for match in PIDS_LINE.finditer(output)
+        KeptNode(match.group(1), match.group(2), int(match.group(3)), Path(match.group(4)))
+        for match in KEPT_NODE_LINE.finditer(output)
     ]

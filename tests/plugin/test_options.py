@@ -4,7 +4,6 @@ precedence; what each one changes; the pytest header and --help."""
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import sys
 from pathlib import Path
@@ -20,7 +19,8 @@ from .support import (
     SIM_VERSION,
     Inner,
     assert_nothing_left,
-    kept_clusters,
+    cmdline,
+    kept_nodes,
     processes_under,
     stop_pids,
     write_executable,
@@ -34,7 +34,7 @@ DUMP_CONFIG = """
 
     def test_dump(meronodes_config):
         values = {f.name: getattr(meronodes_config, f.name) for f in dataclasses.fields(meronodes_config)}
-        with open(os.environ["PLUGIN_TEST_RECORD"], "w") as handle:
+        with open(os.path.join(os.path.dirname(os.environ["PLUGIN_TEST_RECORD"]), "config.json"), "w") as handle:
             json.dump(values, handle, default=str)
 """
 
@@ -171,7 +171,7 @@ def test_every_option_from_every_source(
     inner.pytester.makepyfile(DUMP_CONFIG)
     result = inner.run(*cli, base_dir=False)
     result.assert_outcomes(passed=1)
-    resolved = json.loads(inner.record_path.read_text())
+    resolved = json.loads((inner.pytester.path / "config.json").read_text())
     assert {name: resolved[name] for name in expected} == expected
 
 
@@ -279,7 +279,7 @@ def test_header_names_the_backend_and_the_simulator(inner: Inner) -> None:
     result = inner.run(base_dir=False)
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(
-        [f"meronodes: backend=binary, the merod SIMULATOR: {sys.executable} -m pytest_meronodes.simulator"
+        [f"meronodes: backend=binary, the merod SIMULATOR: {sys.executable} *-m pytest_meronodes.simulator"
          f" (merod {SIM_VERSION} (merod-sim *))"]
     )
 
@@ -444,23 +444,20 @@ KEPT_SUITE = """
 
 
 def check_and_stop_kept(inner: Inner, output: str, expected_names: set[str]) -> None:
-    """The clusters the summary names run, answer, and are the expected ones; then stop them."""
-    kept = kept_clusters(output)
+    """The nodes the summary names are the expected ones and still run and answer; then this test
+    stops them by PID and removes their directories."""
+    kept = kept_nodes(output)
     try:
-        urls = dict(re.findall(r"^\s+(\w+): (http://127\.0\.0\.1:\d+) pid=\d+", output, flags=re.MULTILINE))
-        assert set(urls) == expected_names, output
-        assert sum(len(pids) for pids, _ in kept) == len(expected_names)
-        for pids, directory in kept:
-            assert directory.parent == inner.base_dir
-            assert directory.is_dir()
-            for pid in pids:
-                assert str(inner.base_dir) in (Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " "))
-        for url in urls.values():
-            assert requests.get(url + "/admin-api/health", timeout=10).status_code == 200
+        assert sorted(node.name for node in kept) == sorted(expected_names), output
+        for node in kept:
+            assert node.home.parent.parent == inner.base_dir
+            assert node.home.is_dir()
+            assert str(inner.base_dir) in (cmdline(node.pid) or ""), f"{node.name} (pid {node.pid}) is not running"
+            assert requests.get(node.url + "/admin-api/health", timeout=10).status_code == 200
     finally:
-        stop_pids([pid for pids, _ in kept for pid in pids], str(inner.base_dir))
-        for _, directory in kept:
-            shutil.rmtree(directory, ignore_errors=True)
+        stop_pids([node.pid for node in kept], str(inner.base_dir))
+        for node in kept:
+            shutil.rmtree(node.home.parent, ignore_errors=True)
     assert processes_under(inner.base_dir) == {}
 
 
@@ -486,7 +483,7 @@ def test_keep_nodes_leaves_every_cluster_running(
     output = result.stdout.str()
     try:
         result.stdout.fnmatch_lines(
-            ["*= meronodes: clusters left running =*", "cluster * left running:", "  remove with: kill * && rm -rf *"]
+            ["*= meronodes: clusters left running =*", "cluster * left running:", "  * pid=*", "  remove with: *"]
         )
     finally:
         check_and_stop_kept(inner, output, {"pass1", "pass2", "fail1", "fail2", "shared"})

@@ -65,7 +65,16 @@ def test_nothing_is_left_of_a_merod_that_is_a_wrapper_script(inner: Inner) -> No
         inner.pytester.path / "merod",
         f'#!/bin/sh\n"{sys.executable}" -m pytest_meronodes.simulator "$@"\n',
     )
-    inner.pytester.makepyfile(SUITE)
+    inner.pytester.makepyfile(
+        """
+        def test_passes(node_cluster, record):
+            record(node_cluster(count=2))
+
+        def test_fails(node_cluster, record):
+            record(node_cluster(count=1))
+            assert False
+        """
+    )
     result = inner.run(f"--merod-binary={wrapper}")
-    result.assert_outcomes(passed=2, failed=2)
+    result.assert_outcomes(passed=1, failed=1)
     inner.assert_nothing_left()

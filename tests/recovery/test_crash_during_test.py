@@ -32,7 +32,9 @@ def test_unnoticed(node_cluster):
     )
     result = pytester.runpytest_subprocess(*SIM)
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["E   *NodeError: node 'node2': node exited (exit code -9)", "*Node started successfully*"])
+    result.stdout.fnmatch_lines(
+        ["E   *NodeError: node 'node2': node exited (exit code -9)", "*Node started successfully*"]
+    )
 
 
 def test_a_request_to_a_dead_node_names_it_instead_of_connection_refused(pytester: pytest.Pytester) -> None:
