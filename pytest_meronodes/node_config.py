@@ -33,6 +33,14 @@ def read_toml(path: Path, *, what: str) -> dict[str, Any]:
         raise ConfigurationError(f"{what} {path} is not valid TOML: {error}") from None
 
 
+def parse_toml(text: str) -> dict[str, Any]:
+    return tomllib.loads(text)
+
+
+def dump_toml(data: Mapping[str, Any]) -> bytes:
+    return tomli_w.dumps(dict(data)).encode("utf-8")
+
+
 def write_toml(path: Path, data: Mapping[str, Any]) -> None:
     """Atomic, 0600 like merod's own write."""
     fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
@@ -94,11 +102,15 @@ def compose(
     *,
     namespace: str,
     bootstrap: list[str],
-    user_config: Mapping[str, Any] | None,
+    user_path: Path | None,
     overrides: Mapping[str, Any],
 ) -> dict[str, Any]:
     """The node's final config: the user's file (or init's) as the base, with this node's
     identity and listen addresses from init, E2E defaults, bootstrap peers, then overrides."""
+    user_config = None
+    if user_path is not None:
+        user_config = read_toml(user_path, what="custom config")
+        check_user_config(user_config, user_path)
     config: dict[str, Any] = _deep_copy(dict(user_config)) if user_config is not None else _deep_copy(generated)
     if user_config is not None:
         for key in _PER_NODE_KEYS:

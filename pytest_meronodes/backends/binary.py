@@ -21,7 +21,7 @@ from ..merod_program import (
     MerodVersion,
     resolve,
 )
-from ..node_config import check_user_config, compose, read_toml, write_toml
+from ..node_config import compose, read_toml, write_toml
 from ..parallel import run_parallel
 from ..ports import PortRegistry
 from ..process import NodeProcess
@@ -175,12 +175,8 @@ class BinaryBackend:
     ) -> None:
         config_path = plan.node_dir / "config.toml"
         generated = read_toml(config_path, what=f"config written by init for {plan.name}")
-        user_config = None
-        if user_path is not None:
-            user_config = read_toml(user_path, what="custom config")
-            check_user_config(user_config, user_path)
         bootstrap = [other.multiaddr for other in plans if other is not plan]
-        final = compose(generated, namespace=namespace, bootstrap=bootstrap, user_config=user_config,
+        final = compose(generated, namespace=namespace, bootstrap=bootstrap, user_path=user_path,
                         overrides=spec.config)
         write_toml(config_path, final)
 

@@ -23,7 +23,7 @@ from ..client import Credentials, NodeClient
 from ..cluster import Cluster, ClusterSpec, Node, wait_for_mesh
 from ..config import MeronodesConfig
 from ..errors import ConfigurationError, NodeStartError
-from ..node_config import check_user_config, compose, read_toml
+from ..node_config import compose, dump_toml, parse_toml
 from ..ownership import current_owner
 from ..parallel import run_parallel
 from ..readiness import authenticate, wait_until_ready
@@ -305,26 +305,18 @@ class DockerBackend:
             text = untar_single(stream).decode("utf-8")
         finally:
             init.remove(force=True)
-        import tomllib
-
-        plan.config = tomllib.loads(text)
+        plan.config = parse_toml(text)
         plan.peer_id = str(plan.config["identity"]["peer_id"])
 
     def _configure(
         self, plan: DockerNodePlan, plans: list[DockerNodePlan], spec: ClusterSpec, namespace: str,
         user_path: Path | None,
     ) -> None:
-        user_config = None
-        if user_path is not None:
-            user_config = read_toml(user_path, what="custom config")
-            check_user_config(user_config, user_path)
         bootstrap = [other.multiaddr for other in plans if other is not plan]
-        plan.config = compose(plan.config, namespace=namespace, bootstrap=bootstrap, user_config=user_config,
+        plan.config = compose(plan.config, namespace=namespace, bootstrap=bootstrap, user_path=user_path,
                               overrides=spec.config)
 
     def _create_and_start(self, plan: DockerNodePlan, spec: ClusterSpec, cluster_id: str, owned: DockerCluster) -> None:
-        import tomli_w
-
         extra: dict[str, Any] = {}
         if self.config.node_memory:
             extra["mem_limit"] = self.config.node_memory
@@ -349,7 +341,7 @@ class DockerBackend:
         )
         plan.container = container
         plan.runtime = ContainerRuntime(container, owned.cluster_dir / f"{plan.name}.log", f"{HOME}/{plan.name}")
-        container.put_archive(f"{HOME}/{plan.name}", tar_of("config.toml", tomli_w.dumps(plan.config).encode()))
+        container.put_archive(f"{HOME}/{plan.name}", tar_of("config.toml", dump_toml(plan.config)))
         container.start()
 
     def _node(self, plan: DockerNodePlan, credentials: Credentials | None, owned: DockerCluster) -> Node:
