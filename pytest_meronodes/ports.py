@@ -26,6 +26,10 @@ DEFAULT_REGISTRY = Path(tempfile.gettempdir()) / "pytest-meronodes" / "ports"
 def _bindable(port: int) -> bool:
     for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
         with socket.socket(socket.AF_INET, kind) as sock:
+            if kind == socket.SOCK_STREAM:
+                # probe as merod binds its listeners (SO_REUSEADDR): a port whose last connections
+                # linger in TIME_WAIT is free, a port with a listener is not
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 sock.bind(("127.0.0.1", port))
             except OSError:

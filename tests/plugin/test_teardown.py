@@ -78,3 +78,24 @@ def test_nothing_is_left_of_a_merod_that_is_a_wrapper_script(inner: Inner) -> No
     result = inner.run(f"--merod-binary={wrapper}")
     result.assert_outcomes(passed=1, failed=1)
     inner.assert_nothing_left()
+
+
+def test_a_stopped_clusters_ports_serve_the_next_cluster(inner: Inner) -> None:
+    """A range of exactly one cluster's ports serves cluster after cluster: released reservations are
+    reusable at once, though the old nodes' connections linger in TIME_WAIT on those ports."""
+    inner.pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.parametrize("round", range(3))
+        def test_round(node_cluster, record, round):
+            cluster = node_cluster(count=2)
+            record(cluster)
+            for node in cluster:
+                assert node.client.peers_count() == 1
+        """
+    )
+    result = inner.run("--merod-binary=sim", "--node-port-range=30800-30803")
+    result.assert_outcomes(passed=3)
+    assert [sorted(item["ports"]) for item in inner.records()] == [[30800, 30801, 30802, 30803]] * 3
+    inner.assert_nothing_left()
