@@ -64,7 +64,7 @@ class Node:
 
     def log_tail(self, lines: int = 40) -> str:
         if self.log_path is not None and self.log_path.is_file():
-            return log_tail(self.log_path, lines)  # a container's log file exists once it is removed
+            return log_tail(self.log_path, lines)
         return "\n".join(self.logs().splitlines()[-lines:])
 
     def install_dev_application(self, path: str | Path, metadata: list[Any] | None = None) -> str:

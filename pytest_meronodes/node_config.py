@@ -105,27 +105,33 @@ def compose(
     user_path: Path | None,
     overrides: Mapping[str, Any],
 ) -> dict[str, Any]:
-    """The node's final config: the user's file (or init's) as the base, with this node's
-    identity and listen addresses from init, E2E defaults, bootstrap peers, then overrides."""
-    user_config = None
+    """The node's final config, in this order: init's config, the E2E defaults, the user's file
+    (whose values win, except this node's identity, listen addresses and auth setup, which init
+    decided), the cluster's bootstrap peers, then the dotted-key overrides."""
+    config: dict[str, Any] = _deep_copy(generated)
+    for key, value in e2e_defaults(namespace).items():
+        set_dotted(config, key, value)
     if user_path is not None:
         user_config = read_toml(user_path, what="custom config")
         check_user_config(user_config, user_path)
-    config: dict[str, Any] = _deep_copy(dict(user_config)) if user_config is not None else _deep_copy(generated)
-    if user_config is not None:
-        for key in _PER_NODE_KEYS:
-            set_dotted(config, key, _deep_copy(get_dotted(generated, key)))
-        # keep init's auth setup: it matches the admin account init created
-        for key in ("server.auth_mode", "server.embedded_auth"):
+        _merge(config, user_config)
+        # init's choices must stand: they match this node's ports, keypair and admin account
+        for key in (*_PER_NODE_KEYS, "server.auth_mode", "server.embedded_auth"):
             value = get_dotted(generated, key)
             if value is not None:
                 set_dotted(config, key, _deep_copy(value))
-    for key, value in e2e_defaults(namespace).items():
-        set_dotted(config, key, value)
     set_dotted(config, "bootstrap.nodes", list(bootstrap))
     for key, value in overrides.items():
         set_dotted(config, key, value)
     return config
+
+
+def _merge(into: dict[str, Any], layer: Mapping[str, Any]) -> None:
+    for key, value in layer.items():
+        if isinstance(value, Mapping) and isinstance(into.get(key), dict):
+            _merge(into[key], value)
+        else:
+            into[key] = _deep_copy(value)
 
 
 def _deep_copy(value: Any) -> Any:

@@ -31,6 +31,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         text = f"{spec.help} [env {spec.env}; default {spec.default or 'none'}]"
         if spec.kind == "bool":
             group.addoption(spec.flag, dest=spec.name, action="store_const", const=True, default=None, help=text)
+            # the off switch, so the command line can override an env or ini "on"
+            no_flag = "--no-" + spec.flag[2:]
+            group.addoption(no_flag, dest=spec.name, action="store_const", const=False, help=f"turn {spec.flag} off")
             parser.addini(spec.name, spec.help, type="bool", default=None)
         elif spec.kind == "list":
             group.addoption(spec.flag, dest=spec.name, action="append", default=None, help=text)

@@ -49,6 +49,7 @@ class NodeProcess:
         self.log_path = log_path
         self.env = dict(env)
         self.die_with_parent = die_with_parent
+        self._kept_logs = ""
         self._popen: subprocess.Popen[bytes] | None = None
 
     @property
@@ -73,7 +74,12 @@ class NodeProcess:
         try:
             return self.log_path.read_text(encoding="utf-8", errors="replace")
         except OSError:
-            return ""
+            return self._kept_logs  # the home is gone; what capture_logs() saved
+
+    def capture_logs(self) -> None:
+        """Keep the log's tail in memory before the directory holding it is removed, so a test
+        that stopped its cluster still gets the log in its report."""
+        self._kept_logs = log_tail(self.log_path, 200)
 
     def upload(self, local_path: Path) -> str:
         return str(local_path.resolve())  # the node shares our file system

@@ -209,6 +209,8 @@ class BinaryBackend:
             self.ports.release(ports)
         if proxy is not None:
             proxy.release()
+        for process in processes:
+            process.capture_logs()
         shutil.rmtree(cluster_dir, ignore_errors=True)
         current_run().remove_cluster(cluster_dir.name)
 
