@@ -125,7 +125,7 @@ def test_nothing_is_left_after_a_pass_a_failure_and_a_failed_start(
     result.stdout.fnmatch_lines(["*the test itself fails*", "*meronodes: log of node1*"])
     # the failed start names the node, its exit code and its own log
     result.stdout.fnmatch_lines(["*NodeStartError: node 'node?': process exited during start*(exit code 1)*"])
-    result.stdout.fnmatch_lines(["*unsupported multiaddr*"])
+    result.stdout.fnmatch_lines(["*invalid multiaddr in 'server.listen'*"])
     assert owned_by_dead_runs(docker_client) == []
 
 
