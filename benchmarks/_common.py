@@ -5,13 +5,15 @@ from __future__ import annotations
 import socket
 import statistics
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import requests
 
-SIMULATOR = [sys.executable, "-m", "pytest_meronodes.simulator"]
+from pytest_meronodes.merod_program import simulator_command
+
+# the very command the plugin runs for --merod-binary=sim, so bare and plugin starts compare alike
+SIMULATOR = list(simulator_command())
 
 
 def free_port() -> int:

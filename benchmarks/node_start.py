@@ -24,14 +24,14 @@ def main() -> None:
         node_samples, python_samples = [], []
         for _ in range(STARTS):
             started = time.perf_counter()
-            subprocess.run([sys.executable, "-c", "pass"], check=True)
+            subprocess.run([sys.executable, "-S", "-c", "pass"], check=True)
             python_samples.append(time.perf_counter() - started)
             process, elapsed = run_until_healthy(Path(home), "bench", server_port)
             node_samples.append(elapsed)
             stop(process)
     node, python = median(node_samples), median(python_samples)
     print(f"simulator run -> health 200, median of {STARTS}: {node:.3f} s (budget {BUDGET} s)")
-    print(f"bare python start+exit, median of {STARTS}:     {python:.3f} s")
+    print(f"bare python -S start+exit, median of {STARTS}:  {python:.3f} s")
     print(f"ratio node/budget: {node / BUDGET:.2f}   ratio node/bare python: {node / python:.2f}")
 
 

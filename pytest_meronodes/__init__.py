@@ -1,13 +1,13 @@
-"""pytest-meronodes: clusters of Calimero nodes (merod) as pytest fixtures."""
+"""pytest-meronodes: clusters of Calimero nodes (merod) as pytest fixtures.
 
-from __future__ import annotations
+The public names below are imported lazily, and this file imports nothing itself: the merod
+simulator lives in this package and a node's start-up time is mostly imports. Type checkers read
+__init__.pyi instead."""
 
 from importlib import import_module
-from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-# Imported lazily: the simulator lives in this package and must start without loading requests.
 _EXPORTS = {
     "Credentials": "client",
     "NodeClient": "client",
@@ -24,27 +24,11 @@ _EXPORTS = {
     "RpcError": "errors",
 }
 
-if TYPE_CHECKING:  # explicit re-exports for type checkers; at run time, __getattr__
-    from .client import Credentials as Credentials
-    from .client import NodeClient as NodeClient
-    from .cluster import Cluster as Cluster
-    from .cluster import Node as Node
-    from .errors import ConfigurationError as ConfigurationError
-    from .errors import MeronodesError as MeronodesError
-    from .errors import NodeApiError as NodeApiError
-    from .errors import NodeAuthError as NodeAuthError
-    from .errors import NodeError as NodeError
-    from .errors import NodeStartError as NodeStartError
-    from .errors import PortsUnavailableError as PortsUnavailableError
-    from .errors import RpcError as RpcError
-    from .factory import ClusterFactory as ClusterFactory
+__all__ = [*sorted(_EXPORTS), "__version__"]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name):  # type: ignore[no-untyped-def]
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'pytest_meronodes' has no attribute {name!r}")
     return getattr(import_module(f".{module}", __name__), name)
-
-
-__all__ = [*sorted(_EXPORTS), "__version__"]

@@ -5,16 +5,17 @@ from __future__ import annotations
 import os
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from . import auth as auth_module
 from .api import NodeApi
-from .auth import AdminAccount, AuthService
 from .logs import Logger
 from .nodeconfig import Multiaddr, get_dotted
 from .state import Context, NodeState
 from .swarm import Message, Swarm
 from .web import HttpServers
+
+if TYPE_CHECKING:
+    from .auth import AuthService
 
 TARGET = "merod"
 SYNC_TARGET = "calimero_node::sync"
@@ -59,6 +60,9 @@ class Node:
         self._sync_thread: threading.Thread | None = None
 
     def _make_auth(self, config: dict[str, Any]) -> AuthService:
+        from . import auth as auth_module  # only embedded-auth nodes pay for this import
+        from .auth import AdminAccount, AuthService
+
         section = get_dotted(config, "server.embedded_auth") or {}
         storage = (section.get("storage") or {}).get("type", "rocksdb")
         auth_dir = self.node_dir / str((section.get("storage") or {}).get("path", "auth"))

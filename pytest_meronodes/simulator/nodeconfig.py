@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import tomli_w
+from typing import TYPE_CHECKING, Any
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
 
-from .identity import Identity
+if TYPE_CHECKING:
+    from .identity import Identity
 
 CONFIG_FILE = "config.toml"
 REQUIRED_SECTIONS = ("swarm", "server", "sync", "datastore", "blobstore", "context")
@@ -229,6 +227,8 @@ def load(path: Path) -> dict[str, Any]:
 
 def write_atomic(path: Path, data: bytes) -> None:
     """Write a 0600 file through a temporary file and a rename, so a reader never sees half."""
+    import tempfile  # imported here: a running node rarely writes, and start-up time counts
+
     fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -243,4 +243,6 @@ def write_atomic(path: Path, data: bytes) -> None:
 
 
 def save(path: Path, config: dict[str, Any]) -> None:
+    import tomli_w  # only init and `config` write TOML
+
     write_atomic(path, tomli_w.dumps(config).encode("utf-8"))

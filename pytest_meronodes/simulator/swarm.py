@@ -12,6 +12,7 @@ import ipaddress
 import json
 import socket
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -202,10 +203,14 @@ class Swarm:
     def _bootstrap_loop(self, target: DialTarget) -> None:
         """Keep a bootstrap peer connected, as libp2p's periodic bootstrap does: retry quickly
         while the cluster is still starting, then back off."""
-        delay = 0.05
+        delay = 0.01
+        eager_until = time.monotonic() + 2.0  # peers of a starting cluster come up within ~0.1 s
         while not self._stopping.is_set():
             if not self._connected_to(target):
-                delay = 0.05 if self._dial(target) else min(delay * 1.5, 1.0)
+                if self._dial(target):
+                    delay = 0.01
+                elif time.monotonic() > eager_until:
+                    delay = min(delay * 1.5, 1.0)
             if self._stopping.wait(delay if not self._connected_to(target) else 0.5):
                 return
 
