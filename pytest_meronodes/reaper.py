@@ -57,6 +57,14 @@ def _kill(pid: int, started: str) -> bool:
     return True
 
 
+def _nothing_runs(processes: list[dict[str, Any]]) -> bool:
+    """A kept native cluster whose every process is gone is kept no longer (Docker clusters record
+    no processes: their containers are what is kept)."""
+    return bool(processes) and all(
+        process_start_time(int(p["pid"])) != p.get("started") for p in processes
+    )
+
+
 def _doomed(owner: Owner, kept: bool, cluster: str, clusters: Iterable[str] | None) -> bool:
     """Never a live session's. A kept cluster only when named; others once their owner is dead."""
     if owner.is_alive():
@@ -76,7 +84,8 @@ def reap_local(
     for path, record in read_all(runs_dir):
         remaining = {}
         for cluster_id, cluster in record.clusters.items():
-            if not _doomed(record.owner, cluster.kept, cluster_id, wanted):
+            kept = cluster.kept and not _nothing_runs(cluster.processes)
+            if not _doomed(record.owner, kept, cluster_id, wanted):
                 remaining[cluster_id] = cluster
                 continue
             for process in cluster.processes:

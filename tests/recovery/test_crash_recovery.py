@@ -3,9 +3,11 @@ the dead run owned, and nothing of a session that is still running."""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import docker
@@ -139,5 +141,24 @@ def test_ps_and_reap_command_line(tmp_path: Path) -> None:
         assert "removed 3 process(es), 1 home(s)" in reaped
         assert not any(alive(pid) for pid in held["pids"])
         assert not run_record_exists(held["run"])
+    finally:
+        session.stop()
+
+
+def test_a_kept_cluster_whose_nodes_were_stopped_by_hand_is_forgotten(tmp_path: Path) -> None:
+    session = HoldingSession(tmp_path, "kept", [*SIM, "--keep-nodes"])
+    try:
+        held = session.info()
+        assert session.release() == 0, session.output()
+        for pid in held["pids"]:  # the user is done debugging and stops the nodes
+            os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        while any(alive(pid) for pid in held["pids"]):
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        assert run_record_exists(held["run"])
+        subprocess.run([sys.executable, "-m", "pytest_meronodes", "reap"], check=True, capture_output=True)
+        assert not run_record_exists(held["run"])
+        assert not any(Path(home).exists() for home in held["homes"])
     finally:
         session.stop()
