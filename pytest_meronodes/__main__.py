@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .reaper import Reaped, describe, docker_client_if_any, reap_docker, reap_local
+from .reaper import Reaped, describe, docker_client_if_any, live_docker_clusters, reap_docker, reap_local
 
 
 def main() -> int:
@@ -21,8 +21,9 @@ def main() -> int:
         print("\n".join(describe()))
         return 0
     clusters = args.cluster
-    result = reap_local(clusters=clusters, result=Reaped())
     client = docker_client_if_any()
+    live = live_docker_clusters(client) if client is not None else None
+    result = reap_local(clusters=clusters, result=Reaped(), live_docker_clusters=live)
     if client is not None:
         reap_docker(client, clusters=clusters, result=result)
     for line in [*result.processes, *result.homes, *result.docker]:

@@ -161,8 +161,8 @@ class NodeClient(requests.Session):
         data: dict[str, Any] = self._json(self.get_public("/admin-api/health"), "health")["data"]
         return data
 
-    def peers_count(self) -> int:
-        return int(self._json(self.get("/admin-api/peers"), "peers")["count"])
+    def peers_count(self, timeout: float = REQUEST_TIMEOUT) -> int:
+        return int(self._json(self.get("/admin-api/peers", timeout=timeout), "peers")["count"])
 
     def identity(self) -> dict[str, Any]:
         data: dict[str, Any] = self._json(self.get("/admin-api/identity"), "identity")["data"]

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, overload
 
 from .client import NodeClient
-from .errors import NodeAuthError, NodeError, NodeStartError
+from .errors import NodeError
 from .process import ANSI, log_tail
+from .readiness import poll_interval, wait_for_mesh
 
 AUTH_MODES = (None, "embedded", "proxy")
 
@@ -39,6 +39,10 @@ class NodeRuntime(Protocol):
         """Make a local file readable by the node; return its path there."""
         ...
 
+    def stop(self) -> None:
+        """Stop the node now (SIGTERM, grace, SIGKILL)."""
+        ...
+
 
 @dataclass
 class Node:
@@ -52,9 +56,18 @@ class Node:
     log_path: Path | None
     client: NodeClient
     runtime: NodeRuntime | None = field(default=None, repr=False)
+    cluster: Cluster | None = field(default=None, repr=False, compare=False)
+    stopped: bool = field(default=False, repr=False)
 
     def __post_init__(self) -> None:
         self.client.liveness = self.check_alive
+
+    def stop(self) -> None:
+        """Stop this node on purpose (a test of how the others cope): it then no longer counts as
+        crashed. Its cluster's teardown still cleans up after it."""
+        self.stopped = True
+        if self.runtime is not None:
+            self.runtime.stop()
 
     def logs(self) -> str:
         """Everything the node printed so far, without ANSI colours."""
@@ -78,7 +91,10 @@ class Node:
         return self.runtime.exit_code() if self.runtime is not None else None
 
     def check_alive(self) -> None:
-        """Raise a NodeError (with exit code and log tail) if the node's process has exited."""
+        """Raise a NodeError (with exit code and log tail) if the node's process has exited,
+        unless the node was stopped on purpose."""
+        if self.stopped:
+            return
         code = self.exit_code()
         if code is not None:
             oom = getattr(self.runtime, "oom_killed", lambda: False)()
@@ -87,11 +103,16 @@ class Node:
 
 
 class Cluster:
-    def __init__(self, cluster_id: str, nodes: list[Node], stopper: Callable[[], None]) -> None:
+    def __init__(
+        self, cluster_id: str, nodes: list[Node], stopper: Callable[[], None], directory: Path | None = None
+    ) -> None:
         self.id = cluster_id
         self.nodes = nodes
+        self.directory = directory  # where the cluster's files live on this machine, if anywhere
         self._stopper = stopper
         self.stopped = False
+        for node in nodes:
+            node.cluster = self
 
     def __iter__(self) -> Iterator[Node]:
         return iter(self.nodes)
@@ -147,50 +168,3 @@ class Cluster:
         if not self.stopped:
             self.stopped = True
             self._stopper()
-
-
-def poll_interval(attempt: int) -> float:
-    """Fast first polls (a node answers within ~0.1 s), then gentler ones: 10, 12, 16, 20 ms..."""
-    return min(0.01 * (1.25**attempt), 0.25)
-
-
-def wait_for_mesh(nodes: list[Node], *, timeout: float, min_peers: int | None = None) -> None:
-    wanted = len(nodes) - 1 if min_peers is None else min_peers
-    if wanted <= 0:
-        return
-    deadline = time.monotonic() + timeout
-    seen: dict[str, int] = {}
-
-    def wait_one(node: Node) -> None:
-        attempt = 0
-        while True:
-            node.check_alive()
-            # a 401 here raises NodeAuthError: an auth problem is never "0 peers"
-            seen[node.name] = node.client.peers_count()
-            if seen[node.name] >= wanted:
-                return
-            if time.monotonic() > deadline:
-                return
-            time.sleep(poll_interval(attempt))
-            attempt += 1
-
-    with ThreadPoolExecutor(max_workers=len(nodes)) as pool:
-        for future in [pool.submit(wait_one, node) for node in nodes]:
-            try:
-                future.result()
-            except NodeAuthError:
-                raise
-            except NodeError as error:
-                raise NodeStartError(error.node, f"mesh gate: {error.reason}", exit_code=error.exit_code,
-                                     log_tail=error.log_tail) from None
-    short = {name: count for name, count in seen.items() if count < wanted}
-    if short:
-        counts = ", ".join(f"{name}={count}" for name, count in sorted(seen.items()))
-        first = next(node for node in nodes if node.name in short)
-        tails = "\n".join(f"--- last lines of {node.name}'s log ---\n{node.log_tail(20)}" for node in nodes)
-        raise NodeStartError(
-            first.name,
-            f"mesh gate: expected every node to see >= {wanted} peers within {timeout:.1f} s; "
-            f"peer counts seen: {counts}; the logs below say whom each node dialled",
-            log_tail=tails,
-        )

@@ -8,7 +8,10 @@ from .redact import redact
 
 
 class MeronodesError(Exception):
-    """Base of every error pytest-meronodes raises."""
+    """Base of every error pytest-meronodes raises. Its text never shows a token or password."""
+
+    def __str__(self) -> str:
+        return redact(super().__str__())
 
 
 class ConfigurationError(MeronodesError):

@@ -84,13 +84,14 @@ def access_instructions(cluster: Cluster) -> str:
     command that uses it."""
     lines = []
     for node in cluster:
-        if node.client.credentials is None or node.log_path is None:
+        directory = cluster.directory
+        if node.client.credentials is None or directory is None:
             continue
         try:
             token = node.client.token
         except MeronodesError:
             continue
-        token_file = node.log_path.parent / f"{node.name}.token"
+        token_file = directory / f"{node.name}.token"
         fd = os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as handle:
             handle.write(f"{token}\n")
@@ -134,7 +135,7 @@ class ClusterFactory:
                 continue
             try:
                 cluster.stop()
-            except Exception as error:  # stop the other clusters before reporting it
+            except BaseException as error:  # even on Ctrl-C, stop the other clusters first
                 errors.append(error)
         self.clusters.clear()
         if errors:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -13,7 +13,12 @@ def run_parallel(function: Callable[[T], Any], items: list[T]) -> None:
     """Run `function` on every item at once; re-raise the first error after all have finished."""
     if not items:
         return
-    with ThreadPoolExecutor(max_workers=len(items)) as pool:
-        futures = [pool.submit(function, item) for item in items]
+    pool = ThreadPoolExecutor(max_workers=len(items))
+    futures = [pool.submit(function, item) for item in items]
+    try:
+        wait(futures)
+    finally:
+        # on Ctrl-C too: let the running calls finish, so that teardown does not race them
+        pool.shutdown(wait=True, cancel_futures=True)
     for future in futures:
         future.result()

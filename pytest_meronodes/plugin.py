@@ -15,7 +15,7 @@ from .errors import ConfigurationError, MeronodesError, NodeError
 from .factory import ClusterFactory
 from .merod_program import resolve
 from .options import GROUP, OPTIONS
-from .reaper import docker_client_if_any, reap_docker, reap_local
+from .reaper import docker_client_if_any, live_docker_clusters, reap_docker, reap_local
 from .redact import redact
 
 _SETTINGS = pytest.StashKey[MeronodesConfig]()
@@ -62,11 +62,12 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     config = session.config
     if hasattr(config, "workerinput"):
         return
-    result = reap_local()
-    if config.stash[_SETTINGS].backend == "docker":
-        client = docker_client_if_any()
-        if client is not None:
-            reap_docker(client, result=result)
+    # whatever this session's backend: a dead Docker run's containers are no less dead
+    client = docker_client_if_any()
+    live_docker = live_docker_clusters(client) if client is not None else None
+    result = reap_local(live_docker_clusters=live_docker)
+    if client is not None:
+        reap_docker(client, result=result)
     if result:
         reporter = config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None:
@@ -125,7 +126,7 @@ def _clusters_of(item: pytest.Item) -> Iterator[Cluster]:
     seen: set[int] = set()
     handed = [value for value in getattr(item, "funcargs", {}).values() if isinstance(value, (Cluster, Node))]
     for candidate in [*item.stash.get(_ITEM_CLUSTERS, []), *handed]:
-        cluster = candidate if isinstance(candidate, Cluster) else None
+        cluster = candidate if isinstance(candidate, Cluster) else candidate.cluster
         if cluster is not None and id(cluster) not in seen:
             seen.add(id(cluster))
             yield cluster
@@ -171,12 +172,16 @@ def meronodes_backend(meronodes_config: MeronodesConfig, tmp_path_factory: pytes
 
 @pytest.fixture(scope="session")
 def node_cluster_factory(
-    pytestconfig: pytest.Config, meronodes_config: MeronodesConfig, meronodes_backend: Backend
+    request: pytest.FixtureRequest, pytestconfig: pytest.Config, meronodes_config: MeronodesConfig,
+    meronodes_backend: Backend,
 ) -> Iterator[ClusterFactory]:
     """Start clusters that live for the whole session: `node_cluster_factory(count=3)`."""
     factory = ClusterFactory(meronodes_config, meronodes_backend)
     yield factory
-    pytestconfig.stash[_KEPT].extend(factory.close(keep=meronodes_config.keep_nodes))
+    # which test broke a shared cluster cannot be told, so any failure keeps them
+    failed = request.session.testsfailed > 0
+    keep = meronodes_config.keep_nodes or (meronodes_config.keep_nodes_on_failure and failed)
+    pytestconfig.stash[_KEPT].extend(factory.close(keep=keep))
 
 
 @pytest.fixture

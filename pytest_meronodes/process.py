@@ -131,6 +131,6 @@ class NodeProcess:
             self._signal_group(signal.SIGKILL)
         return code
 
-    def stop(self, grace: float = DEFAULT_GRACE) -> int | None:
+    def stop(self, grace: float = DEFAULT_GRACE) -> None:
         self.terminate()
-        return self.wait_or_kill(time.monotonic() + grace)
+        self.wait_or_kill(time.monotonic() + grace)

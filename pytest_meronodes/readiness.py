@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 import requests
 
-from .cluster import Node, poll_interval
 from .errors import NodeAuthError, NodeError, NodeStartError
+
+if TYPE_CHECKING:
+    from .cluster import Node
 
 
 def _oom_note(node: Node) -> str:
@@ -61,3 +64,72 @@ def authenticate(node: Node) -> None:
         _ = node.client.token
     except NodeAuthError as error:
         raise NodeAuthError(node.name, f"auth gate: {error.reason}", log_tail=node.log_tail()) from None
+
+
+def poll_interval(attempt: int) -> float:
+    """Fast first polls (a node answers within ~0.1 s), then gentler ones: 10, 12, 16, 20 ms..."""
+    return min(0.01 * (1.25**attempt), 0.25)
+
+
+def all_tails(nodes: list[Node], first: str | None = None, lines: int = 20) -> str:
+    """Every node's log tail, the named node's first: a start failure shows the whole cluster."""
+    ordered = sorted(nodes, key=lambda node: node.name != first)
+    return "\n".join(f"--- last lines of {node.name}'s log ---\n{node.log_tail(lines)}" for node in ordered)
+
+
+def wait_for_mesh(nodes: list[Node], *, timeout: float, min_peers: int | None = None) -> None:
+    """Until every node sees at least `min_peers` (default: all others) peers, asked with its
+    token (a 401 raises NodeAuthError: an auth problem is never "0 peers"). Fails at once when a
+    node exits."""
+    wanted = len(nodes) - 1 if min_peers is None else min_peers
+    if wanted <= 0:
+        return
+    deadline = time.monotonic() + timeout
+    seen: dict[str, int | str] = {}
+    attempt = 0
+    while True:
+        for node in nodes:
+            if isinstance(seen.get(node.name), int) and int(seen[node.name]) >= wanted:
+                continue
+            try:
+                node.check_alive()
+                budget = max(0.2, min(2.0, deadline - time.monotonic()))
+                seen[node.name] = node.client.peers_count(timeout=budget)
+            except NodeAuthError:
+                raise
+            except NodeError as error:
+                raise NodeStartError(error.node, f"mesh gate: {error.reason}", exit_code=error.exit_code,
+                                     log_tail=all_tails(nodes, error.node)) from None
+            except (requests.RequestException, ValueError) as error:
+                seen[node.name] = type(error).__name__  # slow or garbled: ask again
+        if all(isinstance(seen.get(n.name), int) and int(seen[n.name]) >= wanted for n in nodes):
+            return
+        if time.monotonic() > deadline:
+            break
+        time.sleep(poll_interval(attempt))
+        attempt += 1
+    counts = ", ".join(f"{name}={count}" for name, count in sorted(seen.items()))
+    first = next(n.name for n in nodes if not (isinstance(seen.get(n.name), int) and int(seen[n.name]) >= wanted))
+    raise NodeStartError(
+        first,
+        f"mesh gate: expected every node to see >= {wanted} peers within {timeout:.1f} s; "
+        f"peer counts seen: {counts}; the logs below say whom each node dialled",
+        log_tail=all_tails(nodes, first),
+    )
+
+
+def start_gates(nodes: list[Node], *, deadline: float, timeout: float, check_ready: bool, auth: bool) -> None:
+    """Every gate a starting cluster passes, in order: each node alive and answering health (and
+    ready), then authenticated, then the mesh. A failure carries every node's log tail."""
+    from .parallel import run_parallel
+
+    try:
+        run_parallel(
+            lambda node: wait_until_ready(node, deadline=deadline, timeout=timeout, check_ready=check_ready), nodes
+        )
+        if auth:
+            run_parallel(authenticate, nodes)
+    except (NodeStartError, NodeAuthError) as error:
+        raise type(error)(error.node, error.reason, exit_code=error.exit_code,
+                          log_tail=all_tails(nodes, error.node)) from None
+    wait_for_mesh(nodes, timeout=max(0.1, deadline - time.monotonic()))

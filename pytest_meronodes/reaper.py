@@ -42,27 +42,36 @@ class Reaped:
         return "removed " + ", ".join(parts)
 
 
+def _signal(pid: int, signum: int) -> None:
+    """The process and its group (nodes lead their own group: a wrapper script's merod too)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        if os.getpgid(pid) == pid:
+            os.killpg(pid, signum)
+            return
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signum)
+
+
 def _kill(pid: int, started: str) -> bool:
     """SIGTERM, a grace period, SIGKILL; only if the pid is still the process we started."""
     if not started or process_start_time(pid) != started:
         return False
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
+    _signal(pid, signal.SIGTERM)
     deadline = time.monotonic() + STOP_GRACE
     while time.monotonic() < deadline and process_start_time(pid) == started:
         time.sleep(0.02)
     if process_start_time(pid) == started:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
+        _signal(pid, signal.SIGKILL)
     return True
 
 
-def _nothing_runs(processes: list[dict[str, Any]]) -> bool:
-    """A kept native cluster whose every process is gone is kept no longer (Docker clusters record
-    no processes: their containers are what is kept)."""
-    return bool(processes) and all(
-        process_start_time(int(p["pid"])) != p.get("started") for p in processes
-    )
+def _nothing_runs(cluster_id: str, processes: list[dict[str, Any]], live_docker: set[str] | None) -> bool:
+    """A kept cluster with nothing left running is kept no longer: for a native one, every
+    recorded process is gone; for a Docker one (no processes recorded), no container is labelled
+    with it (known only when an engine answered)."""
+    if processes:
+        return all(process_start_time(int(p["pid"])) != p.get("started") for p in processes)
+    return live_docker is not None and cluster_id not in live_docker
 
 
 def _doomed(owner: Owner, kept: bool, cluster: str, clusters: Iterable[str] | None) -> bool:
@@ -76,7 +85,7 @@ def _doomed(owner: Owner, kept: bool, cluster: str, clusters: Iterable[str] | No
 
 def reap_local(
     *, clusters: Iterable[str] | None = None, runs_dir: Path = DEFAULT_RUNS_DIR,
-    ports_dir: Path = DEFAULT_REGISTRY, result: Reaped | None = None,
+    ports_dir: Path = DEFAULT_REGISTRY, result: Reaped | None = None, live_docker_clusters: set[str] | None = None,
 ) -> Reaped:
     """Processes and homes recorded by dead runs (or the named clusters), and dead reservations."""
     result = result or Reaped()
@@ -84,7 +93,7 @@ def reap_local(
     for path, record in read_all(runs_dir):
         remaining = {}
         for cluster_id, cluster in record.clusters.items():
-            kept = cluster.kept and not _nothing_runs(cluster.processes)
+            kept = cluster.kept and not _nothing_runs(cluster_id, cluster.processes, live_docker_clusters)
             if not _doomed(record.owner, kept, cluster_id, wanted):
                 remaining[cluster_id] = cluster
                 continue
@@ -93,7 +102,8 @@ def reap_local(
                     result.processes.append(f"{process.get('role', 'process')} pid {process['pid']} ({cluster_id})")
             if cluster.directory and Path(cluster.directory).exists():
                 shutil.rmtree(cluster.directory, ignore_errors=True)
-                result.homes.append(cluster.directory)
+                gone = not Path(cluster.directory).exists()
+                result.homes.append(cluster.directory if gone else f"{cluster.directory}: NOT removed (permissions?)")
         if not remaining:
             path.unlink(missing_ok=True)
         elif len(remaining) != len(record.clusters):
@@ -114,6 +124,12 @@ def _docker_resources(client: Any) -> list[tuple[str, Any, dict[str, str]]]:
     for volume in client.volumes.list(filters=label):
         found.append(("volume", volume, volume.attrs.get("Labels") or {}))
     return found
+
+
+def live_docker_clusters(client: Any) -> set[str]:
+    """Clusters that still have a container (running or not)."""
+    label = {"label": docker_labels.CLUSTER}
+    return {c.labels.get(docker_labels.CLUSTER, "") for c in client.containers.list(all=True, filters=label)}
 
 
 def kept_clusters(runs_dir: Path = DEFAULT_RUNS_DIR) -> set[str]:

@@ -99,8 +99,8 @@ def build_simulator(client: docker.DockerClient) -> None:
             f"FROM {BASE_IMAGE}\n"
             "COPY wheels /tmp/wheels\n"
             # pure-Python wheels install by unpacking: no pip, no network in the image build
-            "RUN for wheel in /tmp/wheels/*.whl; do "
-            "python3 -m zipfile -e \"$wheel\" /usr/local/lib/python3.11/dist-packages/; done "
+            "RUN site=$(python3 -c 'import site; print(site.getsitepackages()[0])') && mkdir -p \"$site\" "
+            "&& for wheel in /tmp/wheels/*.whl; do python3 -m zipfile -e \"$wheel\" \"$site\"; done "
             "&& rm -rf /tmp/wheels\n"
             "COPY merod /usr/local/bin/merod\n"
             "RUN chmod 0755 /usr/local/bin/merod\n"

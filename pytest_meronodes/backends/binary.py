@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..client import Credentials, NodeClient
-from ..cluster import Cluster, ClusterSpec, Node, wait_for_mesh
+from ..cluster import Cluster, ClusterSpec, Node
 from ..config import MeronodesConfig
 from ..errors import ConfigurationError, NodeStartError
 from ..merod_program import (
@@ -25,7 +25,7 @@ from ..node_config import compose, read_toml, write_toml
 from ..parallel import run_parallel
 from ..ports import PortRegistry
 from ..process import NodeProcess
-from ..readiness import authenticate, wait_until_ready
+from ..readiness import start_gates
 from ..runs import current_run
 from .native_proxy import NativeProxy
 
@@ -76,7 +76,8 @@ class BinaryBackend:
         return [*self.program.command, "--home", str(plan.home), node_flag, plan.name, *args]
 
     def _env(self, spec: ClusterSpec) -> dict[str, str]:
-        env = dict(os.environ)
+        # our own settings (a remote password among them) are none of the node's business
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MERONODES_")}
         env["RUST_LOG"] = spec.log_level
         env["RUST_BACKTRACE"] = "1"
         return env
@@ -126,20 +127,14 @@ class BinaryBackend:
                     run.add_process(cluster_id, process.pid or 0, process.log_path.stem)
                 proxy.wait_ready(plans[0].name, deadline)
             nodes = [self._node(plan, credentials, proxy) for plan in plans]
-            check_ready = self.version >= READY_ENDPOINT_SINCE
-            run_parallel(
-                lambda node: wait_until_ready(
-                    node, deadline=deadline, timeout=self.config.startup_timeout, check_ready=check_ready
-                ),
-                nodes,
-            )
-            if credentials is not None:
-                run_parallel(authenticate, nodes)
-            wait_for_mesh(nodes, timeout=max(0.1, deadline - time.monotonic()))
+            start_gates(nodes, deadline=deadline, timeout=self.config.startup_timeout,
+                        check_ready=self.version >= READY_ENDPOINT_SINCE, auth=credentials is not None)
         except BaseException:
             self._teardown(plans, ports, cluster_dir, proxy)
             raise
-        return Cluster(cluster_id, nodes, lambda: self._teardown(plans, ports, cluster_dir, proxy))
+        return Cluster(
+            cluster_id, nodes, lambda: self._teardown(plans, ports, cluster_dir, proxy), directory=cluster_dir
+        )
 
     def _init(self, plan: NodePlan, spec: ClusterSpec, credentials: Credentials | None, deadline: float) -> None:
         args = [
@@ -201,18 +196,20 @@ class BinaryBackend:
         processes = [plan.process for plan in plans if plan.process is not None]
         if proxy is not None:
             processes += proxy.processes()
-        for process in processes:
-            process.terminate()
-        deadline = time.monotonic() + STOP_GRACE
-        run_parallel(lambda process: process.wait_or_kill(deadline), processes)
-        if ports:
-            self.ports.release(ports)
-        if proxy is not None:
-            proxy.release()
-        for process in processes:
-            process.capture_logs()
-        shutil.rmtree(cluster_dir, ignore_errors=True)
-        current_run().remove_cluster(cluster_dir.name)
+        try:
+            for process in processes:
+                process.terminate()
+            deadline = time.monotonic() + STOP_GRACE
+            run_parallel(lambda process: process.wait_or_kill(deadline), processes)
+        finally:  # even if stopping was interrupted: release and remove what we hold
+            if ports:
+                self.ports.release(ports)
+            if proxy is not None:
+                proxy.release()
+            for process in processes:
+                process.capture_logs()
+            shutil.rmtree(cluster_dir, ignore_errors=True)
+            current_run().remove_cluster(cluster_dir.name)
 
     def keep_instructions(self, cluster: Cluster) -> str:
         lines = [f"cluster {cluster.id} left running:"]

@@ -20,13 +20,13 @@ from docker.models.containers import Container
 
 from .. import docker_labels
 from ..client import Credentials, NodeClient
-from ..cluster import Cluster, ClusterSpec, Node, wait_for_mesh
+from ..cluster import Cluster, ClusterSpec, Node
 from ..config import MeronodesConfig
 from ..errors import ConfigurationError, NodeStartError
 from ..node_config import compose, dump_toml, parse_toml
 from ..ownership import current_owner
 from ..parallel import run_parallel
-from ..readiness import authenticate, wait_until_ready
+from ..readiness import start_gates
 from ..runs import current_run
 from .proxy import SIMULATOR_TITLE, ProxyStack
 
@@ -36,7 +36,6 @@ SWARM_PORT = 2428
 ADMIN_USER = "meronodes-admin"
 PASSWORD_FILE = ".meronodes-admin-password"  # noqa: S105 - a file name, not a password
 STOP_GRACE = 5
-LOG_LINES = 40
 
 
 def tar_of(name: str, data: bytes, mode: int = 0o600) -> bytes:
@@ -68,11 +67,10 @@ def untar_single(stream: Any) -> bytes:
 
 
 class ContainerRuntime:
-    """Liveness and logs of a node container, kept readable after its removal."""
+    """Liveness and logs of a node container; both are kept in memory when it is removed."""
 
-    def __init__(self, container: Container, log_path: Path, node_dir: str) -> None:
+    def __init__(self, container: Container, node_dir: str) -> None:
         self.container = container
-        self.log_path = log_path
         self.node_dir = node_dir  # inside the container
         self._final_logs: str | None = None
         self._final_state: dict[str, Any] | None = None
@@ -83,14 +81,14 @@ class ContainerRuntime:
             return self._final_state
         try:
             self.container.reload()
-        except NotFound:
-            return {"Status": "removed", "ExitCode": None, "OOMKilled": False}
+        except NotFound:  # removed behind our back: it is not running, whatever its exit code was
+            return {"Status": "removed", "ExitCode": -1, "OOMKilled": False}
         state: dict[str, Any] = self.container.attrs.get("State", {})
         return state
 
     def exit_code(self) -> int | None:
         state = self._state()
-        if state.get("Status") in ("exited", "dead"):
+        if state.get("Status") in ("exited", "dead", "removed"):
             return int(state.get("ExitCode") or 0)
         return None
 
@@ -105,6 +103,10 @@ class ContainerRuntime:
         except (NotFound, APIError):
             return ""
 
+    def stop(self) -> None:
+        with contextlib.suppress(NotFound, APIError):
+            self.container.stop(timeout=STOP_GRACE)
+
     def upload(self, local_path: Path) -> str:
         """Copy a file into the node's home (its volume), where the node can read it."""
         member = f"uploads/{local_path.name}"
@@ -117,7 +119,6 @@ class ContainerRuntime:
             if self._final_logs is None:
                 self._final_state = self._state()
                 self._final_logs = self.logs()
-                self.log_path.write_text(self._final_logs, encoding="utf-8")
 
 
 @dataclass
@@ -246,19 +247,12 @@ class DockerBackend:
             nodes = [self._node(plan, credentials, owned) for plan in owned.plans]
             if owned.proxy is not None:
                 owned.proxy.wait_routes(nodes, deadline)
-            run_parallel(
-                lambda node: wait_until_ready(
-                    node, deadline=deadline, timeout=self.config.startup_timeout, check_ready=True
-                ),
-                nodes,
-            )
-            if credentials is not None:
-                run_parallel(authenticate, nodes)
-            wait_for_mesh(nodes, timeout=max(0.1, deadline - time.monotonic()))
+            start_gates(nodes, deadline=deadline, timeout=self.config.startup_timeout, check_ready=True,
+                        auth=credentials is not None)
         except BaseException:
             self._teardown(owned)
             raise
-        return Cluster(cluster_id, nodes, lambda: self._teardown(owned))
+        return Cluster(cluster_id, nodes, lambda: self._teardown(owned), directory=cluster_dir)
 
     def _init(
         self,
@@ -285,6 +279,7 @@ class DockerBackend:
             command=command,
             entrypoint="",
             name=f"{plan.container_name}-init",
+            user="root",  # as merobox does: the files we put into the home are root's
             volumes=plan.mounts(),
             labels=self._labels(cluster_id, "init", plan.name),
             network_mode="none",
@@ -331,6 +326,7 @@ class DockerBackend:
             entrypoint="",
             name=plan.container_name,
             hostname=plan.name,
+            user="root",
             environment={"RUST_LOG": spec.log_level, "RUST_BACKTRACE": "1"},
             volumes=plan.mounts(),
             labels=labels,
@@ -340,7 +336,7 @@ class DockerBackend:
             **extra,
         )
         plan.container = container
-        plan.runtime = ContainerRuntime(container, owned.cluster_dir / f"{plan.name}.log", f"{HOME}/{plan.name}")
+        plan.runtime = ContainerRuntime(container, f"{HOME}/{plan.name}")
         container.put_archive(f"{HOME}/{plan.name}", tar_of("config.toml", dump_toml(plan.config)))
         container.start()
 
@@ -348,6 +344,10 @@ class DockerBackend:
         assert plan.container is not None
         plan.container.reload()
         bindings = plan.container.attrs["NetworkSettings"]["Ports"].get(f"{SERVER_PORT}/tcp") or []
+        if not bindings and plan.runtime is not None and plan.runtime.exit_code() is not None:
+            oom = "; killed: out of memory (raise --node-memory)" if plan.runtime.oom_killed() else ""
+            raise NodeStartError(plan.name, f"process exited during start{oom}",
+                                 exit_code=plan.runtime.exit_code(), log_tail=plan.runtime.logs()[-4000:])
         if not bindings:
             raise NodeStartError(plan.name, "Docker published no port for the node's server",
                                  log_tail=plan.runtime.logs() if plan.runtime else "")
@@ -363,8 +363,8 @@ class DockerBackend:
             swarm_port=SWARM_PORT,
             peer_id=plan.peer_id,
             multiaddr=plan.multiaddr,
-            home=None,
-            log_path=plan.runtime.log_path if plan.runtime else None,
+            home=plan.bind_dir / plan.name if plan.bind_dir is not None else None,
+            log_path=None,  # the container's own log: Node.logs(), or `docker logs`
             client=client,
             runtime=plan.runtime,
         )
@@ -392,12 +392,15 @@ class DockerBackend:
             if owned.network is not None:
                 with contextlib.suppress(NotFound, APIError):
                     owned.network.remove()
+            shutil.rmtree(owned.cluster_dir, ignore_errors=True)  # logs were captured in memory
             current_run().remove_cluster(owned.cluster_dir.name)
 
     def keep_instructions(self, cluster: Cluster) -> str:
         lines = [f"cluster {cluster.id} left running (Docker):"]
         for node in cluster:
-            lines.append(f"  {node.name}: {node.url}")
+            container = getattr(node.runtime, "container", None)
+            logs = f"docker logs {container.name}" if container is not None else ""
+            lines.append(f"  {node.name}: {node.url}  log: {logs}")
         lines.append(
             f"  remove with: python -m pytest_meronodes reap --cluster {cluster.id}  "
             f"(or docker rm -f $(docker ps -aq --filter label={docker_labels.CLUSTER}={cluster.id}))"

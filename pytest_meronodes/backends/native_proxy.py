@@ -14,12 +14,12 @@ import tomli_w
 
 from .. import proxy_routes
 from ..client import Credentials, NodeClient
-from ..cluster import poll_interval
 from ..errors import ConfigurationError, NodeStartError
 from ..merod_program import resolve
 from ..ports import PortRegistry
 from ..process import NodeProcess, log_tail
 from ..proxy_routes import host_name
+from ..readiness import poll_interval
 
 
 def find_traefik(configured: str) -> str:

@@ -16,10 +16,11 @@ from docker.errors import APIError, NotFound
 
 from .. import docker_labels, proxy_routes
 from ..client import Credentials, NodeClient
-from ..cluster import Node, poll_interval
+from ..cluster import Node
 from ..errors import NodeStartError
 from ..ports import PortRegistry
 from ..proxy_routes import host_name
+from ..readiness import poll_interval
 
 if TYPE_CHECKING:
     from docker.models.containers import Container

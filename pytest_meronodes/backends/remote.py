@@ -6,10 +6,10 @@ import time
 from urllib.parse import urlsplit
 
 from ..client import Credentials, NodeClient
-from ..cluster import Cluster, ClusterSpec, Node, wait_for_mesh
+from ..cluster import Cluster, ClusterSpec, Node
 from ..config import MeronodesConfig
 from ..errors import ConfigurationError, NodeAuthError
-from ..readiness import authenticate, wait_until_ready
+from ..readiness import authenticate, wait_for_mesh, wait_until_ready
 
 
 class RemoteBackend:

@@ -56,7 +56,7 @@ class NodeApi:
         return self._admin(request, path)
 
     def _public(self, path: str) -> HttpResponse:
-        if self.node.fault == "never-healthy":
+        if "never-healthy" in self.node.fault.split(","):
             return HttpResponse.error(503, "store_unavailable")  # what a node with a broken store says
         if path == "/admin-api/ready":
             status = self.node.readiness()

@@ -26,7 +26,8 @@ if TYPE_CHECKING:
 # the swarm, pbkdf2 accounts) is imported where it is used.
 
 TARGET = "merod"
-# Faults the plugin's tests inject: exit-at-start[=CODE], never-healthy, no-dial (see docs/simulator.md)
+# Faults the plugin's tests inject, comma separated: exit-at-start[=CODE], exit-after=MS, never-healthy,
+# no-dial (see docs/simulator.md)
 FAULT_ENV = "MEROD_SIM_FAULT"
 
 
@@ -237,20 +238,25 @@ def _run(args: argparse.Namespace, log: Logger) -> int:
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
     log.info(TARGET, f"Starting node {args.node} ({version_text()})")
-    fault = os.environ.get(FAULT_ENV, "")
-    if fault.startswith("exit-at-start"):
+    faults = dict(item.partition("=")[::2] for item in os.environ.get(FAULT_ENV, "").split(",") if item)
+    if "exit-at-start" in faults:
         # for the plugin's own tests: a node that dies while starting, as a crashing merod would
-        log.error(TARGET, f"simulated fault ({FAULT_ENV}={fault}): exiting during start")
-        return int(fault.partition("=")[2] or 1)
+        log.error(TARGET, f"simulated fault ({FAULT_ENV}): exiting during start")
+        return int(faults["exit-at-start"] or 1)
     from .node import Node, StartupError
 
     try:
-        node = Node(name=args.node, node_dir=node_dir, config=config, auth_mode=auth_mode, log=log, fault=fault)
+        node = Node(name=args.node, node_dir=node_dir, config=config, auth_mode=auth_mode, log=log,
+                    fault=",".join(faults))
         node.start()
     except (StartupError, ValueError, OSError) as error:
         raise CliError(f"failed to start node: {error}") from None
     node.mark_ready()
     log.info(TARGET, "Node started successfully")
+    # a node that crashes once it is up
+    if "exit-after" in faults and not stop.wait(int(faults["exit-after"] or 0) / 1000):
+        log.error(TARGET, f"simulated fault ({FAULT_ENV}): crashing")
+        os._exit(3)
     while not stop.wait(0.5):
         pass
     node.stop()

