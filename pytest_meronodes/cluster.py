@@ -111,6 +111,7 @@ class Cluster:
         self.directory = directory  # where the cluster's files live on this machine, if anywhere
         self._stopper = stopper
         self.stopped = False
+        self.used_by_failed_test = False  # for --keep-nodes-on-failure
         for node in nodes:
             node.cluster = self
 

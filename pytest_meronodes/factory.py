@@ -124,12 +124,13 @@ class ClusterFactory:
             self.on_start(cluster)
         return cluster
 
-    def close(self, *, keep: bool) -> list[str]:
-        """Stop every cluster, or leave them running and return how to reach them."""
+    def close(self, *, keep_all: bool, keep_failed: bool) -> list[str]:
+        """Stop every cluster, except those to keep (all, or those a failed test used), which are
+        left running; return how to reach the kept ones."""
         kept = []
         errors: list[BaseException] = []
         for cluster in self.clusters:
-            if keep:
+            if keep_all or (keep_failed and cluster.used_by_failed_test):
                 current_run().keep(cluster.id)  # later sessions' reaping leaves it alone
                 kept.append(self.backend.keep_instructions(cluster) + access_instructions(cluster))
                 continue

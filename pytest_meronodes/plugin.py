@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Generator, Iterator
 from typing import Any
 
 import pytest
+from docker.errors import DockerException
 
 from .backends import create_backend
 from .backends.base import Backend
@@ -21,7 +23,6 @@ from .redact import redact
 _SETTINGS = pytest.StashKey[MeronodesConfig]()
 _KEPT = pytest.StashKey[list[str]]()
 _ITEM_CLUSTERS = pytest.StashKey[list[Cluster]]()
-_ITEM_FAILED = pytest.StashKey[bool]()
 LOG_LINES = 40
 
 
@@ -64,10 +65,14 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         return
     # whatever this session's backend: a dead Docker run's containers are no less dead
     client = docker_client_if_any()
-    live_docker = live_docker_clusters(client) if client is not None else None
-    result = reap_local(live_docker_clusters=live_docker)
-    if client is not None:
-        reap_docker(client, result=result)
+    try:
+        live_docker = live_docker_clusters(client) if client is not None else None
+        result = reap_local(live_docker_clusters=live_docker)
+        if client is not None:
+            reap_docker(client, result=result)
+    except (OSError, DockerException) as error:  # cleaning up must never stop a session
+        warnings.warn(f"pytest-meronodes: cleaning up after dead runs failed: {error}", stacklevel=1)
+        return
     if result:
         reporter = config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None:
@@ -96,8 +101,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     report: pytest.TestReport = outcome.get_result()
     if not report.failed:
         return
-    item.stash[_ITEM_FAILED] = True
     for cluster in _clusters_of(item):
+        cluster.used_by_failed_test = True
         for node in cluster:
             title = f"meronodes: log of {node.name} (last {LOG_LINES} lines)"
             report.sections.append((title, redact(node.log_tail(LOG_LINES))))
@@ -172,16 +177,13 @@ def meronodes_backend(meronodes_config: MeronodesConfig, tmp_path_factory: pytes
 
 @pytest.fixture(scope="session")
 def node_cluster_factory(
-    request: pytest.FixtureRequest, pytestconfig: pytest.Config, meronodes_config: MeronodesConfig,
-    meronodes_backend: Backend,
+    pytestconfig: pytest.Config, meronodes_config: MeronodesConfig, meronodes_backend: Backend
 ) -> Iterator[ClusterFactory]:
     """Start clusters that live for the whole session: `node_cluster_factory(count=3)`."""
     factory = ClusterFactory(meronodes_config, meronodes_backend)
     yield factory
-    # which test broke a shared cluster cannot be told, so any failure keeps them
-    failed = request.session.testsfailed > 0
-    keep = meronodes_config.keep_nodes or (meronodes_config.keep_nodes_on_failure and failed)
-    pytestconfig.stash[_KEPT].extend(factory.close(keep=keep))
+    kept = factory.close(keep_all=meronodes_config.keep_nodes, keep_failed=meronodes_config.keep_nodes_on_failure)
+    pytestconfig.stash[_KEPT].extend(kept)
 
 
 @pytest.fixture
@@ -193,9 +195,8 @@ def node_cluster(
     item.stash[_ITEM_CLUSTERS] = []
     factory = ClusterFactory(meronodes_config, meronodes_backend, on_start=item.stash[_ITEM_CLUSTERS].append)
     yield factory
-    failed = item.stash.get(_ITEM_FAILED, False)
-    keep = meronodes_config.keep_nodes or (meronodes_config.keep_nodes_on_failure and failed)
-    request.config.stash[_KEPT].extend(factory.close(keep=keep))
+    kept = factory.close(keep_all=meronodes_config.keep_nodes, keep_failed=meronodes_config.keep_nodes_on_failure)
+    request.config.stash[_KEPT].extend(kept)
 
 
 @pytest.fixture

@@ -114,22 +114,32 @@ def reap_local(
     return result
 
 
-def _docker_resources(client: Any) -> list[tuple[str, Any, dict[str, str]]]:
-    found: list[tuple[str, Any, dict[str, str]]] = []
+def _containers(client: Any, label: str) -> list[tuple[Any, str, dict[str, str]]]:
+    """(container, name, labels) from the list call alone: `sparse` inspects nothing, so a
+    container another session removes meanwhile cannot make this fail."""
+    found = []
+    for container in client.containers.list(all=True, sparse=True, filters={"label": label}):
+        names = container.attrs.get("Names") or [container.id]
+        found.append((container, str(names[0]).lstrip("/"), container.attrs.get("Labels") or {}))
+    return found
+
+
+def _docker_resources(client: Any) -> list[tuple[str, Any, str, dict[str, str]]]:
+    """(kind, resource, name, labels) of everything of ours in the engine."""
+    found: list[tuple[str, Any, str, dict[str, str]]] = []
     label = {"label": docker_labels.RUN}
-    for container in client.containers.list(all=True, filters=label):
-        found.append(("container", container, container.labels))
+    for container, name, labels in _containers(client, docker_labels.RUN):
+        found.append(("container", container, name, labels))
     for network in client.networks.list(filters=label):
-        found.append(("network", network, network.attrs.get("Labels") or {}))
+        found.append(("network", network, network.name, network.attrs.get("Labels") or {}))
     for volume in client.volumes.list(filters=label):
-        found.append(("volume", volume, volume.attrs.get("Labels") or {}))
+        found.append(("volume", volume, volume.name, volume.attrs.get("Labels") or {}))
     return found
 
 
 def live_docker_clusters(client: Any) -> set[str]:
     """Clusters that still have a container (running or not)."""
-    label = {"label": docker_labels.CLUSTER}
-    return {c.labels.get(docker_labels.CLUSTER, "") for c in client.containers.list(all=True, filters=label)}
+    return {labels.get(docker_labels.CLUSTER, "") for _, _, labels in _containers(client, docker_labels.CLUSTER)}
 
 
 def kept_clusters(runs_dir: Path = DEFAULT_RUNS_DIR) -> set[str]:
@@ -147,13 +157,13 @@ def reap_docker(
     wanted = set(clusters) if clusters is not None else None
     kept = kept_clusters(runs_dir)
     doomed = [
-        (kind, resource)
-        for kind, resource, labels in _docker_resources(client)
+        (kind, resource, name)
+        for kind, resource, name, labels in _docker_resources(client)
         if _doomed(docker_labels.owner_of(labels), labels.get(docker_labels.CLUSTER, "") in kept,
                    labels.get(docker_labels.CLUSTER, ""), wanted)
     ]
     for order in ("container", "network", "volume"):
-        for kind, resource in doomed:
+        for kind, resource, name in doomed:
             if kind != order:
                 continue
             try:
@@ -163,11 +173,11 @@ def reap_docker(
                     resource.remove(force=True)
                 else:
                     resource.remove()
-                result.docker.append(f"{kind} {resource.name}")
+                result.docker.append(f"{kind} {name}")
             except NotFound:
                 pass
             except APIError as error:
-                result.docker.append(f"{kind} {resource.name}: NOT removed ({error.explanation})")
+                result.docker.append(f"{kind} {name}: NOT removed ({error.explanation})")
     return result
 
 
@@ -197,11 +207,11 @@ def describe() -> list[str]:
                 lines.append(f"    {process.get('role')} pid {process['pid']} {'running' if alive else 'gone'}")
     client = docker_client_if_any()
     if client is not None:
-        for kind, resource, labels in _docker_resources(client):
+        for kind, _, name, labels in _docker_resources(client):
             owner = docker_labels.owner_of(labels)
             state = "alive" if owner.is_alive() else "DEAD"
             lines.append(
-                f"docker {kind} {resource.name} cluster {labels.get(docker_labels.CLUSTER)} "
+                f"docker {kind} {name} cluster {labels.get(docker_labels.CLUSTER)} "
                 f"run {owner.run_id} owner pid {owner.pid} ({state})"
             )
     return lines or ["nothing of pytest-meronodes exists on this machine"]

@@ -60,12 +60,12 @@ def owned_by_dead_runs(client: docker.DockerClient) -> list[str]:
     found = []
     label: dict[str, str | list[str] | bool] = {"label": docker_labels.RUN}
     for kind, resources in (
-        ("container", client.containers.list(all=True, filters=label)),
+        ("container", client.containers.list(all=True, sparse=True, filters=label)),
         ("network", client.networks.list(filters=label)),
         ("volume", client.volumes.list(filters=label)),
     ):
         for resource in resources:
-            labels = resource.attrs.get("Labels") or resource.attrs.get("Config", {}).get("Labels") or {}
+            labels = resource.attrs.get("Labels") or {}
             if not docker_labels.owner_of(labels).is_alive():
-                found.append(f"{kind} {resource.name}")
+                found.append(f"{kind} {resource.name or resource.attrs.get('Names')}")
     return found
