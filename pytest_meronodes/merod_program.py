@@ -108,8 +108,9 @@ def simulator_command() -> tuple[str, ...]:
 
 
 def resolve(configured: str) -> MerodProgram:
-    """`sim` (or a path to merod-sim) runs the simulator with this interpreter; anything else is
-    a path or a name looked up on PATH."""
+    """`sim` runs the bundled simulator with this interpreter; anything else is a path, or a
+    name looked up on PATH (a `merod-sim` found that way runs too, but is not named the simulator
+    in the header unless its `--version` says so)."""
     if configured == SIMULATOR_ALIAS:
         return MerodProgram(simulator_command(), configured)
     found = shutil.which(configured) if os.sep not in configured else configured

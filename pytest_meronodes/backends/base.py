@@ -6,11 +6,9 @@ from ..cluster import Cluster, ClusterSpec
 
 
 class Backend(Protocol):
-    """Starts clusters and knows how to describe itself in the pytest header."""
+    """Starts clusters, and says how to reach one that is kept."""
 
     name: str
-
-    def describe(self) -> list[str]: ...
 
     def start_cluster(self, spec: ClusterSpec, cluster_id: str) -> Cluster:
         """A ready cluster, or an error after everything half-started was removed."""

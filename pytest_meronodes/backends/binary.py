@@ -66,10 +66,6 @@ class BinaryBackend:
             self.version = MerodVersion(999, 0, 0, float("inf"))  # unknown: assume the newest
         self.ports = PortRegistry(config.port_range)
 
-    def describe(self) -> list[str]:
-        kind = "the merod SIMULATOR" if self.program.is_simulator else "merod"
-        return [f"meronodes: backend=binary, {kind}: {self.program.describe()} ({self.version_text})"]
-
     # -- start ----------------------------------------------------------------------------------
     def _merod(self, plan: NodePlan, *args: str) -> list[str]:
         node_flag = "--node" if self.version >= NODE_FLAG_SINCE else "--node-name"

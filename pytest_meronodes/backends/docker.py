@@ -183,9 +183,6 @@ class DockerBackend:
         self._images_checked: set[str] = set()
         self._image_lock = threading.Lock()
 
-    def describe(self) -> list[str]:
-        return [f"meronodes: backend=docker, merod image: {describe_image(self.config.merod_image)}"]
-
     # -- images ---------------------------------------------------------------------------------
     def ensure_image(self, image: str, option: str) -> None:
         """Pull only when missing (or always with --force-pull); one clear error otherwise."""

@@ -23,9 +23,6 @@ class RemoteBackend:
                 "MERONODES_NODE_URL (comma separated) or ini node_url (one per line)"
             )
 
-    def describe(self) -> list[str]:
-        return [f"meronodes: backend=remote, nodes: {', '.join(self.config.node_urls)}"]
-
     def start_cluster(self, spec: ClusterSpec, cluster_id: str) -> Cluster:
         urls = self.config.node_urls
         if spec.count > len(urls):
