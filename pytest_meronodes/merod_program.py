@@ -109,8 +109,8 @@ def simulator_command() -> tuple[str, ...]:
 
 def resolve(configured: str) -> MerodProgram:
     """`sim` runs the bundled simulator with this interpreter; anything else is a path, or a
-    name looked up on PATH (a `merod-sim` found that way runs too, but is not named the simulator
-    in the header unless its `--version` says so)."""
+    name looked up on PATH (a `merod-sim` given that way runs too; the header then shows its
+    `--version`, which says it is the simulator)."""
     if configured == SIMULATOR_ALIAS:
         return MerodProgram(simulator_command(), configured)
     found = shutil.which(configured) if os.sep not in configured else configured
