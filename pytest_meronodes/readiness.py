@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import requests
@@ -133,3 +134,25 @@ def start_gates(nodes: list[Node], *, deadline: float, timeout: float, check_rea
         raise type(error)(error.node, error.reason, exit_code=error.exit_code,
                           log_tail=all_tails(nodes, error.node)) from None
     wait_for_mesh(nodes, timeout=max(0.1, deadline - time.monotonic()))
+
+
+def wait_for_proxy(
+    *, url: str, host: str, deadline: float, name: str, check_alive: Callable[[], None], logs: Callable[[], str]
+) -> None:
+    """Until the auth service answers through Traefik (which learns its routes asynchronously);
+    `check_alive` raises NodeStartError at once if Traefik or the auth service exited."""
+    attempt = 0
+    last = "no answer"
+    while True:
+        check_alive()
+        try:
+            response = requests.get(f"{url}/auth/health", headers={"Host": host}, timeout=2)
+            if response.status_code == 200:
+                return
+            last = f"HTTP {response.status_code}"
+        except requests.RequestException as error:
+            last = type(error).__name__
+        if time.monotonic() > deadline:
+            raise NodeStartError(name, f"proxy gate: /auth/health through Traefik not 200 ({last})", log_tail=logs())
+        time.sleep(poll_interval(attempt))
+        attempt += 1

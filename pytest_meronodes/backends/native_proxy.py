@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import os
 import shutil
-import time
 from pathlib import Path
 from typing import Any
 
-import requests
 import tomli_w
 
 from .. import proxy_routes
@@ -19,7 +17,7 @@ from ..merod_program import resolve
 from ..ports import PortRegistry
 from ..process import NodeProcess, log_tail
 from ..proxy_routes import host_name
-from ..readiness import poll_interval
+from ..readiness import wait_for_proxy
 
 
 def find_traefik(configured: str) -> str:
@@ -125,30 +123,15 @@ class NativeProxy:
         return NodeClient(node, self.url, self.credentials, host_header=host_name(node))
 
     def wait_ready(self, first_node: str, deadline: float) -> None:
-        """Until the auth service answers through Traefik; fail at once if either exits."""
-        attempt = 0
-        last = "no answer"
-        while True:
+        def check_alive() -> None:
             for process, role in ((self.traefik, "traefik"), (self.auth, "auth-service")):
                 if process is not None and process.exit_code() is not None:
                     raise NodeStartError(f"{self.prefix}-{role}", f"{role} exited during start",
                                          exit_code=process.exit_code(), log_tail=log_tail(process.log_path))
-            try:
-                response = requests.get(
-                    f"{self.url}/auth/health", headers={"Host": host_name(first_node)}, timeout=2
-                )
-                if response.status_code == 200:
-                    return
-                last = f"HTTP {response.status_code}"
-            except requests.RequestException as error:
-                last = type(error).__name__
-            if time.monotonic() > deadline:
-                raise NodeStartError(
-                    f"{self.prefix}-traefik", f"proxy gate: /auth/health through Traefik not 200 ({last})",
-                    log_tail=log_tail(self.traefik.log_path) if self.traefik else "",
-                )
-            time.sleep(poll_interval(attempt))
-            attempt += 1
+
+        wait_for_proxy(url=self.url, host=host_name(first_node), deadline=deadline, name=f"{self.prefix}-traefik",
+                       check_alive=check_alive,
+                       logs=lambda: log_tail(self.traefik.log_path) if self.traefik else "")
 
     def processes(self) -> list[NodeProcess]:
         return [p for p in (self.traefik, self.auth) if p is not None]

@@ -8,10 +8,8 @@ the auth service. Traefik's entry port comes from the shared port registry and i
 from __future__ import annotations
 
 import contextlib
-import time
 from typing import TYPE_CHECKING, Any
 
-import requests
 from docker.errors import APIError, NotFound
 
 from .. import docker_labels, proxy_routes
@@ -20,7 +18,7 @@ from ..cluster import Node
 from ..errors import NodeStartError
 from ..ports import PortRegistry
 from ..proxy_routes import host_name
-from ..readiness import poll_interval
+from ..readiness import wait_for_proxy
 
 if TYPE_CHECKING:
     from docker.models.containers import Container
@@ -30,6 +28,10 @@ if TYPE_CHECKING:
 AUTH_PORT = 3001
 NODE_PORT = 2528
 SIMULATOR_TITLE = "merod-sim"
+
+
+def _logs(container: Container) -> str:
+    return bytes(container.logs(tail=40)).decode("utf-8", errors="replace")
 
 
 class ProxyStack:
@@ -129,32 +131,18 @@ class ProxyStack:
         return NodeClient(node, self.url, credentials, host_header=host_name(node))
 
     def wait_routes(self, nodes: list[Node], deadline: float) -> None:
-        """Traefik learns containers asynchronously: wait until the auth route answers."""
-        attempt = 0
-        last = "no answer"
-        while True:
+        def check_alive() -> None:
             for container, role in ((self.traefik, "traefik"), (self.auth, "auth service")):
                 if container is not None:
                     container.reload()
                     if container.status == "exited":
-                        logs = bytes(container.logs(tail=40)).decode("utf-8", errors="replace")
                         code = container.attrs.get("State", {}).get("ExitCode")
                         raise NodeStartError(f"{self.prefix}-{role}", f"{role} exited", exit_code=code,
-                                             log_tail=logs)
-            try:
-                response = requests.get(f"{self.url}/auth/health", headers={"Host": host_name(nodes[0].name)},
-                                        timeout=2)
-                if response.status_code == 200:
-                    return
-                last = f"HTTP {response.status_code}"
-            except requests.RequestException as error:
-                last = type(error).__name__
-            if time.monotonic() > deadline:
-                logs = bytes(self.traefik.logs(tail=40)).decode("utf-8", errors="replace") if self.traefik else ""
-                raise NodeStartError(f"{self.prefix}-traefik", f"proxy gate: /auth/health not 200 ({last})",
-                                     log_tail=logs)
-            time.sleep(poll_interval(attempt))
-            attempt += 1
+                                             log_tail=_logs(container))
+
+        wait_for_proxy(url=self.url, host=host_name(nodes[0].name), deadline=deadline,
+                       name=f"{self.prefix}-traefik", check_alive=check_alive,
+                       logs=lambda: _logs(self.traefik) if self.traefik else "")
 
     def stop(self) -> None:
         for container in (self.traefik, self.auth):
