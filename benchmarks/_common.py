@@ -36,11 +36,13 @@ def init_node(home: Path, name: str, server_port: int, swarm_port: int) -> None:
     subprocess.run([*base, "config", "bootstrap.nodes=[]"], check=True, capture_output=True)
 
 
-def run_until_healthy(home: Path, name: str, server_port: int) -> tuple[subprocess.Popen[bytes], float]:
+def run_until_healthy(
+    home: Path, name: str, server_port: int, program: list[str] = SIMULATOR
+) -> tuple[subprocess.Popen[bytes], float]:
     """Start `run` and poll health; return the process and the seconds until the first 200."""
     started = time.perf_counter()
     process = subprocess.Popen(
-        [*SIMULATOR, "--home", str(home), "--node", name, "run"],
+        [*program, "--home", str(home), "--node", name, "run"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{server_port}/admin-api/health"
