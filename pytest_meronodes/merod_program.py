@@ -104,7 +104,12 @@ def simulator_command() -> tuple[str, ...]:
         import tomli
 
         paths.add(str(Path(tomli.__file__).resolve().parent.parent))
-    return ("env", f"PYTHONPATH={os.pathsep.join(sorted(paths))}", sys.executable, "-S", "-m", SIMULATOR_MODULE)
+    # and bytecode may be cached even where PYTHONDONTWRITEBYTECODE is set (an editable install
+    # has no .pyc otherwise, and every node would compile the simulator anew)
+    return (
+        "env", "-u", "PYTHONDONTWRITEBYTECODE", f"PYTHONPATH={os.pathsep.join(sorted(paths))}",
+        sys.executable, "-S", "-m", SIMULATOR_MODULE,
+    )
 
 
 def resolve(configured: str) -> MerodProgram:
