@@ -16,6 +16,9 @@ from .logs import Logger
 def _request_handler_class(handle: Handler, log: Logger, target: str) -> type[BaseHTTPRequestHandler]:
     class RequestHandler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, as clients with sessions expect
+        # headers and body go out in two writes: with Nagle on, a keep-alive client waits ~40 ms
+        # for the second one (delayed ACK) on every request after its first
+        disable_nagle_algorithm = True
         server_version = "merod-sim"
         timeout = 60  # idle keep-alive connections do not pin a thread forever
 
