@@ -35,6 +35,16 @@ SETTINGS = MeronodesConfig(
 )
 
 
+def start_and_stop(factory: ClusterFactory, count: int) -> tuple[float, float]:
+    """Seconds from nothing to a ready mesh, and from there to everything removed."""
+    started = time.perf_counter()
+    cluster = factory(count=count)
+    up = time.perf_counter() - started
+    started = time.perf_counter()
+    cluster.stop()
+    return up, time.perf_counter() - started
+
+
 def bare_node(home: Path, index: int, program: list[str] = SIMULATOR) -> float:
     """init + run by hand, as a developer would; no bootstrap change (the simulator never dials
     public boot nodes)."""
@@ -60,16 +70,10 @@ def binary(home: Path) -> None:
         bare.append(bare_node(home, index))
         if console_script:
             typed.append(bare_node(home, index + 100, [console_script]))
-        started = time.perf_counter()
-        cluster = factory(count=3)
-        three.append(time.perf_counter() - started)
-        started = time.perf_counter()
-        cluster.stop()
-        teardown.append(time.perf_counter() - started)
-        started = time.perf_counter()
-        cluster = factory(count=10)
-        ten.append(time.perf_counter() - started)
-        cluster.stop()
+        up, down = start_and_stop(factory, 3)
+        three.append(up)
+        teardown.append(down)
+        ten.append(start_and_stop(factory, 10)[0])
     b, t3, t10, td = median(bare), median(three), median(ten), median(teardown)
     print(f"binary backend, medians of {REPEATS} runs")
     print(f"  bare node (init+run -> health 200): {b:.3f} s   (the command the plugin runs; ratios use this)")
@@ -126,12 +130,9 @@ def docker_section(home: Path) -> None:
     bare, three, teardown = [], [], []
     for _ in range(REPEATS):
         bare.append(docker_bare(client))
-        started = time.perf_counter()
-        cluster = factory(count=3)
-        three.append(time.perf_counter() - started)
-        started = time.perf_counter()
-        cluster.stop()
-        teardown.append(time.perf_counter() - started)
+        up, down = start_and_stop(factory, 3)
+        three.append(up)
+        teardown.append(down)
     b, t3, td = median(bare), median(three), median(teardown)
     print(f"docker backend, medians of {REPEATS} runs")
     print(f"  bare docker run (init + run -> health 200): {b:.3f} s")
