@@ -7,7 +7,7 @@ from itertools import combinations
 
 import pytest
 
-from .support import SIM, Inner
+from .support import RECORD_ENV, SIM, Inner
 
 CORE_SUITE = """
     import pytest
@@ -58,18 +58,36 @@ def test_core_tests_pass_with_any_number_of_workers(inner: Inner, workers: str) 
 
 
 # 10 test functions x 4 parameters = 40 clusters of 2 nodes, on 4 workers; each test records its
-# cluster's ports over an interval inside the cluster's life (after start, before stop)
-MANY_CONFTEST = """
+# cluster's ports over an interval inside the cluster's life (after start, before stop). A test body
+# lasts milliseconds while a start lasts a few hundred, so lives would rarely overlap by chance on a
+# loaded machine: each cluster, once alive, waits (boundedly) until another worker's cluster is alive too.
+MANY_CONFTEST = f"""
+ALIVE = os.path.join(os.path.dirname(os.environ[{RECORD_ENV!r}]), "alive")
+
+
+def another_worker_alive():
+    mine = str(os.getpid()) + "-"
+    return any(not name.startswith(mine) for name in os.listdir(ALIVE))
+
+
 @pytest.fixture
 def tracked(node_cluster):
     cluster = node_cluster(count=2)
     alive_from = time.monotonic()
+    os.makedirs(ALIVE, exist_ok=True)
+    marker = os.path.join(ALIVE, f"{{os.getpid()}}-{{cluster.id}}")
+    open(marker, "w").close()
+    deadline = alive_from + 2.0
+    while not another_worker_alive() and time.monotonic() < deadline:
+        time.sleep(0.01)
     yield cluster
+    # removed before the interval ends: a cluster seen alive by another overlaps it in the records
+    os.remove(marker)
     alive_until = time.monotonic()
     # the processes ran all along: none was replaced by another cluster's
     assert all(node.exit_code() is None for node in cluster)
-    append_record({"test": "tracked", "worker_pid": os.getpid(), "from": alive_from, "until": alive_until,
-                   **describe(cluster)})
+    append_record({{"test": "tracked", "worker_pid": os.getpid(), "from": alive_from, "until": alive_until,
+                   **describe(cluster)}})
 """
 MANY_TEST = """
 @pytest.mark.parametrize("number", range(4))
