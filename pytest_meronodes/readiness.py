@@ -49,14 +49,27 @@ def wait_until_ready(node: Node, *, deadline: float, timeout: float, check_ready
             if time.monotonic() > deadline:
                 raise NodeStartError(
                     node.name,
-                    f"{path} gate: not 200 within the startup timeout of {timeout:g} s "
-                    f"(last answer: {last})\n"
-                    f"raise --node-startup-timeout (MERONODES_NODE_STARTUP_TIMEOUT, ini node_startup_timeout) "
-                    f"if the node is only slow; otherwise the node's log says why it does not answer 200",
+                    f"{path} gate: not 200 within the startup timeout of {timeout:g} s (last answer: {last})\n"
+                    + startup_timeout_hint("the node", "the node's log says why it does not answer 200"),
                     log_tail=node.log_tail(),
                 )
             time.sleep(poll_interval(attempt))
             attempt += 1
+
+
+def startup_timeout_hint(what: str, otherwise: str) -> str:
+    return (
+        "raise --node-startup-timeout (MERONODES_NODE_STARTUP_TIMEOUT, ini node_startup_timeout) if "
+        f"{what} is only slow; otherwise {otherwise}"
+    )
+
+
+def init_timeout_error(name: str, timeout: float) -> NodeStartError:
+    """`merod init` outlived the startup timeout (which counts from before init)."""
+    return NodeStartError(
+        name, f"merod init did not finish within the startup timeout of {timeout:g} s\n"
+        f"{startup_timeout_hint('init', 'run merod init by hand with the same flags to see where it hangs')}"
+    )
 
 
 def authenticate(node: Node) -> None:
@@ -94,7 +107,7 @@ def wait_for_mesh(nodes: list[Node], *, timeout: float, min_peers: int | None = 
                 continue
             try:
                 node.check_alive()
-                budget = max(0.2, min(2.0, deadline - time.monotonic()))
+                budget = max(1.0, min(2.0, deadline - time.monotonic()))
                 seen[node.name] = node.client.peers_count(timeout=budget)
             except NodeAuthError:
                 raise
@@ -102,7 +115,8 @@ def wait_for_mesh(nodes: list[Node], *, timeout: float, min_peers: int | None = 
                 raise NodeStartError(error.node, f"mesh gate: {error.reason}", exit_code=error.exit_code,
                                      log_tail=all_tails(nodes, error.node)) from None
             except (requests.RequestException, ValueError) as error:
-                seen[node.name] = type(error).__name__  # slow or garbled: ask again
+                # slow or garbled: ask again; a count seen before stays what the message reports
+                seen.setdefault(node.name, type(error).__name__)
         if all(isinstance(seen.get(n.name), int) and int(seen[n.name]) >= wanted for n in nodes):
             return
         if time.monotonic() > deadline:

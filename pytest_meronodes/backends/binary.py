@@ -25,7 +25,7 @@ from ..node_config import compose, read_toml, write_toml
 from ..parallel import run_parallel
 from ..ports import PortRegistry
 from ..process import NodeProcess
-from ..readiness import start_gates
+from ..readiness import init_timeout_error, start_gates
 from ..runs import current_run
 from .native_proxy import NativeProxy
 
@@ -151,7 +151,7 @@ class BinaryBackend:
                 env=self._env(spec), timeout=max(1.0, deadline - time.monotonic()), check=False,
             )
         except subprocess.TimeoutExpired:
-            raise NodeStartError(plan.name, "merod init did not finish within the startup timeout") from None
+            raise init_timeout_error(plan.name, self.config.startup_timeout) from None
         plan.log_path.write_text(completed.stdout + completed.stderr)
         if completed.returncode != 0:
             raise NodeStartError(

@@ -26,7 +26,7 @@ from ..errors import ConfigurationError, NodeStartError
 from ..node_config import compose, dump_toml, parse_toml
 from ..ownership import current_owner
 from ..parallel import run_parallel
-from ..readiness import start_gates
+from ..readiness import init_timeout_error, start_gates
 from ..runs import current_run
 from .proxy import SIMULATOR_TITLE, ProxyStack
 
@@ -288,7 +288,7 @@ class DockerBackend:
             try:
                 result = init.wait(timeout=max(1.0, deadline - time.monotonic()))
             except Exception:  # requests' ReadTimeout: the init did not finish
-                raise NodeStartError(plan.name, "merod init did not finish within the startup timeout") from None
+                raise init_timeout_error(plan.name, self.config.startup_timeout) from None
             output = bytes(init.logs()).decode("utf-8", errors="replace")
             code = int(result.get("StatusCode", -1))
             if code != 0:

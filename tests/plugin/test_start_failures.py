@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 from .support import SIM, Inner, fake_merod, write_executable
@@ -79,19 +81,45 @@ def test_a_node_that_never_becomes_healthy(inner: Inner, monkeypatch: pytest.Mon
         'print("fake merod: starting, never serving", flush=True)\ntime.sleep(600)',
     )
     if source == "env":
-        monkeypatch.setenv("MERONODES_NODE_STARTUP_TIMEOUT", "2")
+        monkeypatch.setenv("MERONODES_NODE_STARTUP_TIMEOUT", "8")
     inner.pytester.makepyfile(MARKED_TEST)
-    timeout = ["--node-startup-timeout=2", "--node-count=5"] if source == "cli" else []
+    timeout = ["--node-startup-timeout=8", "--node-count=5"] if source == "cli" else []
     result = inner.run(f"--merod-binary={merod}", *timeout)
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(
         [
-            "E *NodeStartError: node 'node1': /admin-api/health gate: not 200 within the startup timeout of 2 s "
+            "E *NodeStartError: node 'node1': /admin-api/health gate: not 200 within the startup timeout of 8 s "
             "(last answer: ConnectionError)*",
             "E *fake merod: starting, never serving",
         ]
     )
     inner.assert_nothing_left()
+
+
+def test_an_init_that_hangs_is_cut_at_the_startup_timeout(inner: Inner) -> None:
+    merod = write_executable(
+        inner.pytester.path / "merod",
+        f"""#!{sys.executable}
+import os
+import sys
+import time
+
+if "init" in sys.argv[1:]:
+    time.sleep(600)
+os.execv(sys.executable, [sys.executable, "-m", "pytest_meronodes.simulator", *sys.argv[1:]])
+""",
+    )
+    inner.pytester.makepyfile(MARKED_TEST)
+    result = inner.run(f"--merod-binary={merod}", "--node-startup-timeout=1")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "E *NodeStartError: node 'node*': merod init did not finish within the startup timeout of 1 s",
+            "E *raise --node-startup-timeout (MERONODES_NODE_STARTUP_TIMEOUT, ini node_startup_timeout) if init is "
+            "only slow; otherwise run merod init by hand with the same flags to see where it hangs",
+        ]
+    )
+    inner.assert_nothing_left()  # the hung init processes among them
 
 
 def test_nodes_that_never_mesh(inner: Inner) -> None:
@@ -104,7 +132,7 @@ def test_nodes_that_never_mesh(inner: Inner) -> None:
             pass
         """
     )
-    result = inner.run(SIM, "--node-startup-timeout=3")
+    result = inner.run(SIM, "--node-startup-timeout=8")
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(
         [
