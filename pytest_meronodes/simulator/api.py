@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -80,6 +81,10 @@ class NodeApi:
         parts = path.split("/")[2:]  # after "/admin-api"
         node = self.node
         if parts == ["peers"] and method == "GET":
+            if "exit-on-peers" in node.fault.split(","):
+                # for the plugin's tests: a crash at the moment the mesh gate asks, never sooner
+                node.log.error("merod", "simulated fault (MEROD_SIM_FAULT): crashing")
+                os._exit(3)
             return HttpResponse.json(200, {"count": len(node.swarm.peers())})
         if parts == ["identity"] and method == "GET":
             return _data({"peerId": node.peer_id, "nodeName": node.name})

@@ -26,8 +26,8 @@ if TYPE_CHECKING:
 # the swarm, pbkdf2 accounts) is imported where it is used.
 
 TARGET = "merod"
-# Faults the plugin's tests inject, comma separated: exit-at-start[=CODE], exit-after=MS, never-healthy,
-# no-dial (see docs/simulator.md)
+# Faults the plugin's tests inject, comma separated: exit-at-start[=CODE], exit-after=MS, exit-on-peers,
+# never-healthy, no-dial (see docs/simulator.md)
 FAULT_ENV = "MEROD_SIM_FAULT"
 
 
@@ -251,8 +251,9 @@ def _run(args: argparse.Namespace, log: Logger) -> int:
         node.start()
     except (StartupError, ValueError, OSError) as error:
         raise CliError(f"failed to start node: {error}") from None
-    node.mark_ready()
+    # logged first: whoever sees ready 200 finds the line in the log
     log.info(TARGET, "Node started successfully")
+    node.mark_ready()
     # a node that crashes once it is up
     if "exit-after" in faults and not stop.wait(int(faults["exit-after"] or 0) / 1000):
         log.error(TARGET, f"simulated fault ({FAULT_ENV}): crashing")

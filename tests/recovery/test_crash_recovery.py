@@ -150,13 +150,14 @@ def test_a_kept_cluster_whose_nodes_were_stopped_by_hand_is_forgotten(tmp_path: 
     try:
         held = session.info()
         assert session.release() == 0, session.output()
+        # kept: its nodes run, so no session's reaping may take the record
+        assert run_record_exists(held["run"])
         for pid in held["pids"]:  # the user is done debugging and stops the nodes
             os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + 10
         while any(alive(pid) for pid in held["pids"]):
             assert time.monotonic() < deadline
             time.sleep(0.02)
-        assert run_record_exists(held["run"])
         subprocess.run([sys.executable, "-m", "pytest_meronodes", "reap"], check=True, capture_output=True)
         assert not run_record_exists(held["run"])
         assert not any(Path(home).exists() for home in held["homes"])
