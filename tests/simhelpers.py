@@ -11,7 +11,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,9 @@ from pathlib import Path
 from typing import IO, Any, TypeVar
 
 import requests
+
+from pytest_meronodes.ownership import current_owner
+from pytest_meronodes.ports import PortRegistry
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -42,12 +44,21 @@ POLL_INTERVAL = 0.05
 _SCRUBBED_ENV = ("MERO_AUTH_ADMIN_USER", "MERO_AUTH_ADMIN_PASSWORD", "CALIMERO_HOME", "RUST_LOG")
 
 
+# Ports for nodes the tests start by hand: below the kernel's ephemeral range (32768-60999 on Linux),
+# so no outgoing connection can take one between its choice and the node's bind, and reserved in the
+# plugin's machine-wide registry, so no other worker or session picks it meanwhile (the plugin tests'
+# own ranges are 30000-30999).
+HELPER_PORT_RANGE = (31000, 32699)
+_helper_ports = PortRegistry(HELPER_PORT_RANGE)
+
+
 def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now (bind to port 0, then release it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    """A TCP port free on 127.0.0.1, reserved for this process until `release_helper_ports`."""
+    return _helper_ports.allocate(1)[0]
+
+
+def release_helper_ports() -> None:
+    _helper_ports.release(_helper_ports.reserved_by(current_owner()))
 
 
 def clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:

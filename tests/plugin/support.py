@@ -199,8 +199,9 @@ def stop_processes_under(directory: Path) -> list[int]:
 
 
 # -- ports ----------------------------------------------------------------------------------------
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now (from the kernel's ephemeral range)."""
+def ephemeral_port() -> int:
+    """A TCP port free on 127.0.0.1 right now, from the kernel's ephemeral range (for ports this
+    process binds itself at once; nodes get `free_port`)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]

@@ -14,7 +14,9 @@ import pytest
 import requests
 import tomllib
 
-from .support import SIMULATOR, Inner, free_port
+from tests.simhelpers import free_port
+
+from .support import SIMULATOR, Inner
 
 
 @dataclass
