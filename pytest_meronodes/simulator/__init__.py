@@ -5,3 +5,6 @@ substitute for merod: `merod-sim --version` and the pytest header both say "simu
 """
 
 SIMULATED_MEROD_VERSION = "0.11.0-rc.25"
+# Faults the plugin's tests inject, comma separated: exit-at-start[=CODE], exit-after=MS, exit-on-peers,
+# never-healthy, no-dial (see docs/simulator.md)
+FAULT_ENV = "MEROD_SIM_FAULT"

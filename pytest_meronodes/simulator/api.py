@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -57,7 +56,7 @@ class NodeApi:
         return self._admin(request, path)
 
     def _public(self, path: str) -> HttpResponse:
-        if "never-healthy" in self.node.fault.split(","):
+        if "never-healthy" in self.node.faults:
             return HttpResponse.error(503, "store_unavailable")  # what a node with a broken store says
         if path == "/admin-api/ready":
             status = self.node.readiness()
@@ -81,10 +80,8 @@ class NodeApi:
         parts = path.split("/")[2:]  # after "/admin-api"
         node = self.node
         if parts == ["peers"] and method == "GET":
-            if "exit-on-peers" in node.fault.split(","):
-                # for the plugin's tests: a crash at the moment the mesh gate asks, never sooner
-                node.log.error("merod", "simulated fault (MEROD_SIM_FAULT): crashing")
-                os._exit(3)
+            if "exit-on-peers" in node.faults:
+                node.crash()  # for the plugin's tests: at the moment the mesh gate asks, never sooner
             return HttpResponse.json(200, {"count": len(node.swarm.peers())})
         if parts == ["identity"] and method == "GET":
             return _data({"peerId": node.peer_id, "nodeName": node.name})

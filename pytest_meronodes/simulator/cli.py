@@ -15,7 +15,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from .. import __version__
-from . import SIMULATED_MEROD_VERSION, nodeconfig
+from . import FAULT_ENV, SIMULATED_MEROD_VERSION, nodeconfig
 from .identity import Identity
 from .logs import Logger
 
@@ -26,9 +26,6 @@ if TYPE_CHECKING:
 # the swarm, pbkdf2 accounts) is imported where it is used.
 
 TARGET = "merod"
-# Faults the plugin's tests inject, comma separated: exit-at-start[=CODE], exit-after=MS, exit-on-peers,
-# never-healthy, no-dial (see docs/simulator.md)
-FAULT_ENV = "MEROD_SIM_FAULT"
 
 
 class CliError(Exception):
@@ -247,7 +244,7 @@ def _run(args: argparse.Namespace, log: Logger) -> int:
 
     try:
         node = Node(name=args.node, node_dir=node_dir, config=config, auth_mode=auth_mode, log=log,
-                    fault=",".join(faults))
+                    faults=frozenset(faults))
         node.start()
     except (StartupError, ValueError, OSError) as error:
         raise CliError(f"failed to start node: {error}") from None
@@ -256,8 +253,7 @@ def _run(args: argparse.Namespace, log: Logger) -> int:
     node.mark_ready()
     # a node that crashes once it is up
     if "exit-after" in faults and not stop.wait(int(faults["exit-after"] or 0) / 1000):
-        log.error(TARGET, f"simulated fault ({FAULT_ENV}): crashing")
-        os._exit(3)
+        node.crash()
     while not stop.wait(0.5):
         pass
     node.stop()

@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
+from . import FAULT_ENV
 from .api import NodeApi
 from .logs import Logger
 from .nodeconfig import Multiaddr, get_dotted
@@ -28,10 +29,17 @@ class StartupError(Exception):
 
 class Node:
     def __init__(
-        self, *, name: str, node_dir: Path, config: dict[str, Any], auth_mode: str, log: Logger, fault: str = ""
+        self,
+        *,
+        name: str,
+        node_dir: Path,
+        config: dict[str, Any],
+        auth_mode: str,
+        log: Logger,
+        faults: frozenset[str] = frozenset(),
     ) -> None:
         self.name = name
-        self.fault = fault
+        self.faults = faults  # injected by the plugin's tests (FAULT_ENV)
         self.node_dir = node_dir
         self.log = log
         peer_id = get_dotted(config, "identity.peer_id")
@@ -47,7 +55,7 @@ class Node:
         self.swarm = Swarm(
             peer_id=self.peer_id,
             listen=list(get_dotted(config, "swarm.listen") or []),
-            bootstrap=[] if "no-dial" in fault.split(",") else list(get_dotted(config, "bootstrap.nodes") or []),
+            bootstrap=[] if "no-dial" in faults else list(get_dotted(config, "bootstrap.nodes") or []),
             log=log,
             on_message=self._on_swarm_message,
         )
@@ -120,6 +128,11 @@ class Node:
         for text in self._server_listen:
             self.log.info("calimero_server", f"Server listening on {text}")
         self.log.info(TARGET, f"Peer ID: {self.peer_id}")
+
+    def crash(self) -> NoReturn:
+        """A simulated crash (exit code 3, no shutdown), as a merod that panics would."""
+        self.log.error(TARGET, f"simulated fault ({FAULT_ENV}): crashing")
+        os._exit(3)
 
     def mark_ready(self) -> None:
         with self._state_lock:
