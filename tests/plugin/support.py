@@ -254,9 +254,9 @@ def write_executable(path: Path, text: str) -> Path:
     return path
 
 
-def fake_merod(path: Path, run_code: str) -> Path:
-    """A merod that is the simulator for everything (`--version`, `init`, `config`) except `run`,
-    which executes `run_code` (Python, with `sys` and `time` imported) instead."""
+def fake_merod(path: Path, code: str, *, instead_of: str = "run") -> Path:
+    """A merod that is the simulator for everything (`--version`, `init`, `run`, `config`) except the
+    subcommand `instead_of`, which executes `code` (Python, with `sys` and `time` imported) instead."""
     return write_executable(
         path,
         f"""#!{sys.executable}
@@ -264,9 +264,9 @@ import os
 import sys
 import time
 
-if "run" not in sys.argv[1:]:
+if {instead_of!r} not in sys.argv[1:]:
     os.execv(sys.executable, [sys.executable, "-m", "pytest_meronodes.simulator", *sys.argv[1:]])
-{run_code}
+{code}
 """,
     )
 

@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import sys
-
 import pytest
 
 from .support import SIM, Inner, fake_merod, write_executable
@@ -97,18 +95,7 @@ def test_a_node_that_never_becomes_healthy(inner: Inner, monkeypatch: pytest.Mon
 
 
 def test_an_init_that_hangs_is_cut_at_the_startup_timeout(inner: Inner) -> None:
-    merod = write_executable(
-        inner.pytester.path / "merod",
-        f"""#!{sys.executable}
-import os
-import sys
-import time
-
-if "init" in sys.argv[1:]:
-    time.sleep(600)
-os.execv(sys.executable, [sys.executable, "-m", "pytest_meronodes.simulator", *sys.argv[1:]])
-""",
-    )
+    merod = fake_merod(inner.pytester.path / "merod", "time.sleep(600)", instead_of="init")
     inner.pytester.makepyfile(MARKED_TEST)
     result = inner.run(f"--merod-binary={merod}", "--node-startup-timeout=1")
     result.assert_outcomes(errors=1)
