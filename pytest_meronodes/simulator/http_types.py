@@ -46,13 +46,27 @@ class HttpResponse:
 
     @classmethod
     def error(cls, status: int, message: str) -> HttpResponse:
+        """merod's ApiError: `{"error": message}`."""
         return cls.json(status, {"error": message})
+
+    @classmethod
+    def text(cls, status: int, message: str) -> HttpResponse:
+        """A plain-text body (axum's rejections, and errors handlers answer as a string)."""
+        return cls(status, message.encode("utf-8"), {"Content-Type": "text/plain; charset=utf-8"})
+
+    @classmethod
+    def empty(cls, status: int, headers: dict[str, str] | None = None) -> HttpResponse:
+        """A bare status, no body (axum's 404 and 405, the auth guard's refusals)."""
+        return cls(status, b"", dict(headers or {}))
 
 
 Handler = Callable[[HttpRequest], HttpResponse]
 
+# merod's CorsLayer (crates/server/src/lib.rs build_cors_layer) answering a preflight
 CORS_HEADERS = {
     "Access-Control-Allow-Origin": "*",
-    "Access-Control-Allow-Methods": "GET, POST, PUT, DELETE, OPTIONS",
-    "Access-Control-Allow-Headers": "Authorization, Content-Type",
+    "Access-Control-Allow-Methods": "POST,GET,DELETE,PUT,OPTIONS",
+    "Access-Control-Allow-Headers": "*",
+    "Access-Control-Allow-Private-Network": "true",
+    "Vary": "origin, access-control-request-method, access-control-request-headers",
 }

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from dataclasses import dataclass
 
@@ -37,15 +36,6 @@ def b58decode(text: str) -> bytes:
     return b"\0" * leading_ones + body
 
 
-def random_id(size: int = 32) -> str:
-    """A base58 id like merod's context ids and public keys."""
-    return b58encode(secrets.token_bytes(size))
-
-
-def content_id(data: bytes) -> str:
-    return b58encode(hashlib.sha256(data).digest())
-
-
 @dataclass(frozen=True)
 class Identity:
     peer_id: str
@@ -63,11 +53,3 @@ class Identity:
 
 def peer_id_for(public_key: bytes) -> str:
     return b58encode(_IDENTITY_MULTIHASH_PREFIX + _PUBLIC_KEY_PREFIX + public_key)
-
-
-def is_peer_id(text: str) -> bool:
-    try:
-        raw = b58decode(text)
-    except ValueError:
-        return False
-    return len(raw) == 38 and raw.startswith(_IDENTITY_MULTIHASH_PREFIX + _PUBLIC_KEY_PREFIX)

@@ -1,4 +1,5 @@
-"""HS256 JSON Web Tokens (RFC 7519), the only kind merod's auth issues."""
+"""HS256 JSON Web Tokens (RFC 7519), the only kind merod's auth issues; errors are named as the
+`jsonwebtoken` crate names them."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ def _b64decode(text: str) -> bytes:
 
 
 def encode(claims: dict[str, Any], secret: bytes) -> str:
-    header = _b64encode(json.dumps({"alg": "HS256", "typ": "JWT"}, separators=(",", ":")).encode())
+    header = _b64encode(json.dumps({"typ": "JWT", "alg": "HS256"}, separators=(",", ":")).encode())
     payload = _b64encode(json.dumps(claims, separators=(",", ":")).encode())
     signing_input = f"{header}.{payload}".encode("ascii")
     signature = _b64encode(hmac.new(secret, signing_input, hashlib.sha256).digest())
@@ -37,12 +38,12 @@ def decode(token: str, secret: bytes) -> dict[str, Any]:
         claims = json.loads(_b64decode(payload_text))
         signature = _b64decode(signature_text)
     except (ValueError, UnicodeDecodeError) as error:
-        raise InvalidToken("malformed token") from error
+        raise InvalidToken("Malformed token: InvalidToken") from error
     if not isinstance(header, dict) or header.get("alg") != "HS256":
-        raise InvalidToken("unsupported algorithm")
+        raise InvalidToken("InvalidAlgorithm")
     expected = hmac.new(secret, f"{header_text}.{payload_text}".encode(), hashlib.sha256).digest()
     if not hmac.compare_digest(expected, signature):
-        raise InvalidToken("bad signature")
+        raise InvalidToken("InvalidSignature")
     if not isinstance(claims, dict):
-        raise InvalidToken("claims are not an object")
+        raise InvalidToken("Malformed token: InvalidToken")
     return claims

@@ -1,9 +1,10 @@
 """The simulated libp2p swarm: a TCP listener, dials to bootstrap and learned peers, one live
 connection per peer, newline-delimited JSON messages.
 
-It is not libp2p: simulator nodes speak only to simulator nodes. What it keeps from libp2p is
-what the plugin observes: peer ids, multiaddr dialling (including /dns4 names), bootstrap retries,
-peer exchange and connection counts that drop when a peer dies."""
+It is not libp2p: simulator nodes speak only to simulator nodes. What it keeps from merod's libp2p
+swarm is what the plugin observes: peer ids, multiaddr dialling of /ip4 and /ip6 addresses (merod
+has no DNS transport: a /dns4 or /dns address is never dialled), bootstrap retries, peer exchange
+and connection counts that drop when a peer dies."""
 
 from __future__ import annotations
 
@@ -33,12 +34,11 @@ class DialTarget:
 
 
 def is_public(host: str) -> bool:
-    """True for a globally routable address, or a name that resolves to one."""
+    """True for a globally routable IP address."""
     try:
-        addresses = {info[4][0] for info in socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)}
-    except OSError:
-        return False  # unresolvable: dialling will fail on its own
-    return any(ipaddress.ip_address(str(address).split("%")[0]).is_global for address in addresses)
+        return ipaddress.ip_address(host.split("%")[0]).is_global
+    except ValueError:
+        return False
 
 
 class Connection:
@@ -103,6 +103,10 @@ class Swarm:
                 log.warn(TARGET, f"ignoring unsupported bootstrap address {text}")
                 continue
             if addr.transport != "tcp":
+                continue
+            if addr.is_dns:
+                log.warn(TARGET, f"not dialing {text}: merod has no DNS transport, a /{addr.protocol} address is "
+                                 f"never dialled (use /ip4 or /ip6)")
                 continue
             if is_public(addr.host):
                 # e.g. the calimero-dev boot nodes that init adds: a simulator never leaves the

@@ -1,6 +1,11 @@
 """Fixtures of the conformance suite: the merod program under test comes from the plugin's
 `--merod-binary` option (ini `merod_binary`, env MERONODES_MEROD_BINARY), so the same checks run
-against the simulator and against a real merod."""
+against the simulator and against a real merod.
+
+The application the app-flow checks install comes from `--conformance-app PATH` (declared in the
+root conftest) or env MERONODES_CONFORMANCE_APP: Calimero's kv-store .wasm, whose `set`/`get`
+take `key`/`value`. The simulator runs its built-in kv-store whatever file it is given, so against
+it any file will do; against a real merod without an application those checks are skipped."""
 
 from __future__ import annotations
 
@@ -14,9 +19,9 @@ from pytest_meronodes.config import MeronodesConfig
 from pytest_meronodes.merod_program import MerodProgram, resolve
 from tests.simhelpers import Merod
 
-# A real merod installs only a real WASM application; point this at one (e.g. Calimero's
-# kv-store example, whose `set`/`get` take `key`/`value`) when checking a real binary.
 APP_ENV = "MERONODES_CONFORMANCE_APP"
+APP_OPTION = "--conformance-app"
+NEEDS_APP = f"needs {APP_OPTION} PATH (a kv-store .wasm)"
 
 
 @pytest.fixture(scope="session")
@@ -45,11 +50,19 @@ def module_nodes(merod: MerodProgram, tmp_path_factory: pytest.TempPathFactory) 
         runner.close()
 
 
-@pytest.fixture
-def app_file(tmp_path: Path) -> Path:
-    configured = os.environ.get(APP_ENV)
+@pytest.fixture(scope="session")
+def conformance_app(
+    request: pytest.FixtureRequest, merod: MerodProgram, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """The application to install: the one given, else (simulator only) any file."""
+    configured = request.config.getoption(APP_OPTION) or os.environ.get(APP_ENV)
     if configured:
-        return Path(configured).resolve()
-    path = tmp_path / "kv_store.wasm"
-    path.write_bytes(b"\0asm\1\0\0\0")  # the simulator accepts any file
+        path = Path(configured).resolve()
+        if not path.is_file():
+            raise pytest.UsageError(f"{APP_OPTION} {configured}: no such file")
+        return path
+    if not merod.is_simulator:
+        pytest.skip(NEEDS_APP)
+    path = tmp_path_factory.mktemp("app") / "kv_store.wasm"
+    path.write_bytes(b"\0asm\1\0\0\0")  # the simulator runs its kv-store whatever the file
     return path
