@@ -1,35 +1,87 @@
-"""`python -m pytest_meronodes ps|reap`: see and remove what pytest-meronodes left on this machine."""
+"""`python -m pytest_meronodes ps|reap`: see and remove what pytest-meronodes left on this machine.
+Both act for the user who runs them: their runs, their reservations, their Docker resources."""
 
 from __future__ import annotations
 
 import argparse
+import re
+import sys
 
-from .reaper import Reaped, describe, docker_client_if_any, live_docker_clusters, reap_docker, reap_local
+from .errors import MeronodesError
+from .reaper import (
+    Reaped,
+    cluster_owners,
+    describe,
+    docker_client_if_any,
+    live_docker_clusters,
+    reap_docker,
+    reap_local,
+)
+
+PROG = "python -m pytest_meronodes"
+# a run id (8 hex digits) and the cluster's number in that run, as ps and the summaries print it
+CLUSTER_ID = re.compile(r"[0-9a-f]{8}-c[1-9][0-9]*")
+
+
+def cluster_id(text: str) -> str:
+    if not CLUSTER_ID.fullmatch(text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a cluster id (like 1b29bed7-c1, as ps and the kept-clusters summary print it)"
+        )
+    return text
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(prog="python -m pytest_meronodes")
+    parser = argparse.ArgumentParser(prog=PROG)
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("ps", help="list runs, clusters, processes and Docker resources")
-    reap = commands.add_parser("reap", help="remove what dead runs left behind")
+    commands.add_parser("ps", help="list your runs, clusters and processes, port reservations and Docker resources")
+    reap = commands.add_parser("reap", help="remove what your dead runs left behind")
     reap.add_argument(
-        "--cluster", action="append", metavar="ID",
+        "--cluster", action="append", metavar="ID", type=cluster_id,
         help="remove only this cluster (also a kept one) once its session has ended; repeatable",
     )
     args = parser.parse_args()
-    if args.command == "ps":
-        print("\n".join(describe()))
-        return 0
-    clusters = args.cluster
-    client = docker_client_if_any()
-    live = live_docker_clusters(client) if client is not None else None
-    result = reap_local(clusters=clusters, result=Reaped(), live_docker_clusters=live)
-    if client is not None:
-        reap_docker(client, clusters=clusters, result=result)
+    try:
+        if args.command == "ps":
+            print("\n".join(describe()))
+            return 0
+        clusters = args.cluster
+        client = docker_client_if_any()
+        if clusters:
+            problem = _unreapable(clusters, client)
+            if problem:
+                print(f"{PROG} reap: {problem}", file=sys.stderr)
+                return 1
+        live = live_docker_clusters(client) if client is not None else None
+        result = reap_local(clusters=clusters, result=Reaped(), live_docker_clusters=live)
+        if client is not None:
+            reap_docker(client, clusters=clusters, result=result)
+    except MeronodesError as error:  # an unsafe state directory: say what and how to fix it
+        print(f"python -m pytest_meronodes {args.command}: {error}", file=sys.stderr)
+        return 1
     for line in [*result.processes, *result.homes, *result.docker]:
         print(f"removed {line}")
-    print(result.summary())
-    return 0
+    for line in result.refused:
+        print(f"left alone {line}")
+    print(result.summary(itemize_refused=False))
+    # something named or found could not be removed: say so in the exit status too
+    return 1 if result.refused or any("NOT removed" in line for line in [*result.homes, *result.docker]) else 0
+
+
+def _unreapable(clusters: list[str], client: object) -> str | None:
+    """Why `reap --cluster` cannot act on what it was given: an id found nowhere, or a cluster
+    whose session still runs (reaping leaves a live session's clusters alone)."""
+    owners = cluster_owners(client)
+    for wanted in clusters:
+        owner = owners.get(wanted)
+        if owner is None:
+            return f"no cluster {wanted!r} in your runs or Docker resources; {PROG} ps lists them"
+        if owner.is_alive():
+            return (
+                f"cluster {wanted!r} belongs to a session that still runs (pid {owner.pid}, run {owner.run_id}); "
+                f"left alone: stop that pytest first"
+            )
+    return None
 
 
 if __name__ == "__main__":

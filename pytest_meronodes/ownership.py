@@ -25,6 +25,25 @@ def process_start_time(pid: int) -> str | None:
     return fields[19] if len(fields) > 19 else ""
 
 
+def process_uid(pid: int) -> int | None:
+    """The (effective) uid a live process runs as, or None if it is gone."""
+    try:
+        return os.stat(f"/proc/{pid}").st_uid
+    except OSError:
+        return None
+
+
+def process_environment(pid: int) -> list[bytes] | None:
+    """The NAME=value entries a process was started with, or None when they cannot be read: the
+    kernel shows them only to the process's own user (and root), which is what makes an entry we
+    put there proof that the process is one we started."""
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as handle:
+            return handle.read().split(b"\0")
+    except OSError:
+        return None
+
+
 def _pid_exists(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -61,3 +80,21 @@ def current_owner() -> Owner:
     """This process as an owner; the run id is fresh per process."""
     pid = os.getpid()
     return Owner(run_id=secrets.token_hex(4), pid=pid, started=process_start_time(pid) or "")
+
+
+@lru_cache(maxsize=1)
+def host_key() -> str:
+    """What makes a pid and a start time meaningful: the boot (start times count clock ticks since
+    boot) and the pid namespace (pids are numbered per namespace). Two processes that share a Docker
+    engine but not this key (a CI job in a container with the engine's socket, a remote engine)
+    cannot judge whether each other's owner is alive."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as handle:
+            boot = handle.read().strip()
+    except OSError:
+        boot = ""
+    try:
+        namespace = os.readlink("/proc/self/ns/pid")
+    except OSError:
+        namespace = ""
+    return f"{boot}/{namespace}"

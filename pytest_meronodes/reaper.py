@@ -1,25 +1,44 @@
 """Removing what dead runs left behind: processes, node homes, port reservations and Docker
 containers, networks and volumes. A resource is removed only when its owning process is gone
-(pid *and* start time), and a cluster deliberately kept only when it is named."""
+(pid *and* start time), and a cluster deliberately kept only when it is named.
+
+A run's record (runs.py) is only a claim, read from this user's private directory and only from
+files this user owns. What it names is acted on only when the thing itself proves it is the run's:
+- a process: the recorded start time, this user's uid, and the environment marker the plugin gave
+  every process of the cluster (`runs.process_marker`), which /proc shows to its own user alone;
+- a directory: inside the per-user clusters directory or the base directory the run recorded,
+  reached without a symbolic link, owned by this user, and holding the marker file the plugin wrote
+  when it created it, naming the run and the cluster;
+- a Docker resource: labels naming this user and this machine's boot and pid namespace (where the
+  owner's pid and start time mean something), as well as the owner.
+Anything else named in a record is left alone and reported as such."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
+import stat
+import sys
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from . import docker_labels
-from .ownership import Owner, process_start_time
-from .ports import DEFAULT_REGISTRY, PortRegistry
-from .runs import DEFAULT_RUNS_DIR, read_all
+from filelock import FileLock
+
+from . import docker_labels, state_dir
+from .errors import MeronodesError
+from .ownership import Owner, process_environment, process_start_time, process_uid
+from .ports import PortRegistry
+from .runs import CLUSTER_MARKER, marker_content, process_marker, read_all, write_record
 
 STOP_GRACE = 3.0
+REAP_LOCK = ".reap.lock"  # in the runs directory
 
 
 @dataclass
@@ -28,18 +47,45 @@ class Reaped:
     homes: list[str] = field(default_factory=list)
     reservations: list[int] = field(default_factory=list)
     docker: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)  # named by a record, not proven ours: left alone
 
     def __bool__(self) -> bool:
-        return bool(self.processes or self.homes or self.reservations or self.docker)
+        return bool(self.processes or self.homes or self.reservations or self.docker or self.refused)
 
-    def summary(self) -> str:
+    def summary(self, *, itemize_refused: bool = True) -> str:
+        """One line. What was left alone is rare (a record naming what is not its run's) and is
+        not listed anywhere else, so it is itemized unless the caller prints it itself."""
         parts = [
             f"{len(self.processes)} process(es)",
             f"{len(self.homes)} home(s)",
             f"{len(self.reservations)} port reservation(s)",
             f"{len(self.docker)} Docker resource(s)",
         ]
-        return "removed " + ", ".join(parts)
+        text = "removed " + ", ".join(parts)
+        if self.refused:
+            text += f"; left alone {len(self.refused)} item(s) dead runs' records named without proof they were theirs"
+            if itemize_refused:
+                text += ": " + "; ".join(self.refused)
+        return text
+
+
+class Outcome(Enum):
+    GONE = "gone"  # nothing (left) to do
+    DONE = "done"
+    REFUSED = "refused"
+
+
+# -- processes -------------------------------------------------------------------------------------
+def proves_ours(pid: int, started: str, marker: tuple[str, str]) -> bool:
+    """Whether `pid` is the very process a run started: the same start time (so not a recycled
+    pid), this user's, and started with the run's marker in its environment. Nobody can forge the
+    last for a process of this user: /proc shows a process's environment to its own user only."""
+    if not started or process_start_time(pid) != started or process_uid(pid) != os.geteuid():
+        return False
+    environment = process_environment(pid)
+    if environment is None or f"{marker[0]}={marker[1]}".encode() not in environment:
+        return False
+    return process_start_time(pid) == started  # and it is still that process
 
 
 def _signal(pid: int, signum: int) -> None:
@@ -52,25 +98,116 @@ def _signal(pid: int, signum: int) -> None:
         os.kill(pid, signum)
 
 
-def _kill(pid: int, started: str) -> bool:
-    """SIGTERM, a grace period, SIGKILL; only if the pid is still the process we started."""
-    if not started or process_start_time(pid) != started:
-        return False
+def _kill(pid: int, started: str, marker: tuple[str, str]) -> Outcome:
+    """SIGTERM, a grace period, SIGKILL; only if the pid is provably the process the run started."""
+    now = process_start_time(pid)
+    if now is None or (started and now and now != started):
+        return Outcome.GONE  # exited; the pid may be another process's by now
+    if not proves_ours(pid, started, marker):
+        return Outcome.REFUSED
     _signal(pid, signal.SIGTERM)
     deadline = time.monotonic() + STOP_GRACE
     while time.monotonic() < deadline and process_start_time(pid) == started:
         time.sleep(0.02)
     if process_start_time(pid) == started:
         _signal(pid, signal.SIGKILL)
-    return True
+    return Outcome.DONE
 
 
-def _nothing_runs(cluster_id: str, processes: list[dict[str, Any]], live_docker: set[str] | None) -> bool:
-    """A kept cluster with nothing left running is kept no longer: for a native one, every
-    recorded process is gone; for a Docker one (no processes recorded), no container is labelled
+# -- directories -----------------------------------------------------------------------------------
+def _inside(path: str, base: str) -> bool:
+    return path == base or path.startswith(base.rstrip(os.sep) + os.sep)
+
+
+def _read_marker(directory_fd: int) -> object:
+    """The marker file in the directory, if it is a regular file of this user; else None."""
+    try:
+        fd = os.open(CLUSTER_MARKER, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=directory_fd)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode) or info.st_uid != os.geteuid():
+            return None
+        try:
+            return json.loads(handle.read(4096))
+        except ValueError:
+            return None
+
+
+def _remove_entry(directory_fd: int, name: str) -> None:
+    """Remove one entry of a directory held open, never following a symbolic link."""
+    with contextlib.suppress(FileNotFoundError):  # gone meanwhile: nothing to do
+        if stat.S_ISDIR(os.stat(name, dir_fd=directory_fd, follow_symlinks=False).st_mode):
+            if sys.version_info >= (3, 11):
+                shutil.rmtree(name, dir_fd=directory_fd)
+            else:  # pragma: no cover - the same, through the descriptor's /proc name
+                shutil.rmtree(f"/proc/self/fd/{directory_fd}/{name}")
+        else:
+            os.unlink(name, dir_fd=directory_fd)
+
+
+def remove_home(directory: str, bases: Iterable[str | None], run_id: str, cluster_id: str) -> tuple[Outcome, str]:
+    """Delete a cluster directory a record names, if it proves to be that cluster's (see the module
+    docstring); the reason when it does not. The checked directory is held open and emptied through
+    that descriptor, so nothing swapped in after the checks is touched (at most an empty directory
+    of that name would be removed)."""
+    path = os.path.abspath(directory)
+    parent, name = os.path.split(path)
+    if not name or name in (".", ".."):
+        return Outcome.REFUSED, "not a cluster directory"
+    real_parent = os.path.realpath(parent)
+    allowed = [os.path.realpath(base) for base in bases if base]
+    if not any(_inside(real_parent, base) for base in allowed):
+        return Outcome.REFUSED, f"outside the run's base directory ({', '.join(allowed)})"
+    try:
+        parent_fd = os.open(real_parent, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return Outcome.GONE, ""
+    try:
+        try:
+            info = os.stat(name, dir_fd=parent_fd, follow_symlinks=False)
+        except FileNotFoundError:
+            return Outcome.GONE, ""
+        if stat.S_ISLNK(info.st_mode):
+            return Outcome.REFUSED, "a symbolic link"
+        if not stat.S_ISDIR(info.st_mode):
+            return Outcome.REFUSED, "not a directory"
+        if info.st_uid != os.geteuid():
+            return Outcome.REFUSED, f"belongs to uid {info.st_uid}"
+        try:
+            directory_fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=parent_fd)
+        except OSError as error:
+            return Outcome.REFUSED, f"cannot open it ({error.strerror})"
+        try:
+            if not os.path.samestat(os.fstat(directory_fd), info):
+                return Outcome.REFUSED, "replaced while it was checked"
+            if _read_marker(directory_fd) != marker_content(run_id, cluster_id):
+                return Outcome.REFUSED, f"no marker of cluster {cluster_id} ({CLUSTER_MARKER})"
+            # the marker goes last: a removal cut short can still be proven and finished
+            for entry in sorted(os.listdir(directory_fd), key=lambda entry: entry == CLUSTER_MARKER):
+                _remove_entry(directory_fd, entry)
+        finally:
+            os.close(directory_fd)
+        with contextlib.suppress(FileNotFoundError):
+            os.rmdir(name, dir_fd=parent_fd)
+    except OSError as error:
+        return Outcome.DONE, f"NOT removed ({error.strerror}: {error.filename or name})"
+    finally:
+        os.close(parent_fd)
+    return Outcome.DONE, ""
+
+
+# -- runs ------------------------------------------------------------------------------------------
+def _nothing_runs(
+    run_id: str, cluster_id: str, processes: list[dict[str, Any]], live_docker: set[str] | None
+) -> bool:
+    """A kept cluster with nothing left running is kept no longer: for a native one, no recorded
+    process is still the run's; for a Docker one (no processes recorded), no container is labelled
     with it (known only when an engine answered)."""
     if processes:
-        return all(process_start_time(int(p["pid"])) != p.get("started") for p in processes)
+        marker = process_marker(cluster_id, run_id)
+        return not any(proves_ours(int(p["pid"]), str(p.get("started", "")), marker) for p in processes)
     return live_docker is not None and cluster_id not in live_docker
 
 
@@ -84,36 +221,57 @@ def _doomed(owner: Owner, kept: bool, cluster: str, clusters: Iterable[str] | No
 
 
 def reap_local(
-    *, clusters: Iterable[str] | None = None, runs_dir: Path = DEFAULT_RUNS_DIR,
-    ports_dir: Path = DEFAULT_REGISTRY, result: Reaped | None = None, live_docker_clusters: set[str] | None = None,
+    *, clusters: Iterable[str] | None = None, runs_dir: Path | None = None,
+    ports_dir: Path | None = None, result: Reaped | None = None, live_docker_clusters: set[str] | None = None,
 ) -> Reaped:
     """Processes and homes recorded by dead runs (or the named clusters), and dead reservations."""
-    result = result or Reaped()
+    if result is None:
+        result = Reaped()
     wanted = set(clusters) if clusters is not None else None
-    for path, record in read_all(runs_dir):
+    default_base = str(state_dir.clusters_dir())
+    directory = state_dir.runs_dir() if runs_dir is None else state_dir.ensure_private_dir(runs_dir)
+    # one reaper at a time per user: two sessions starting together must not both act on one record
+    with FileLock(str(directory / REAP_LOCK), timeout=120):
+        _reap_records(directory, wanted, default_base, result, live_docker_clusters)
+    registry = ports_dir if ports_dir is not None else state_dir.ports_dir_path()
+    if registry.is_dir():
+        result.reservations.extend(PortRegistry((1024, 65535), registry).reclaim_dead())
+    return result
+
+
+def _reap_records(
+    directory: Path, wanted: set[str] | None, default_base: str, result: Reaped, live_docker_clusters: set[str] | None
+) -> None:
+    for path, record in read_all(directory):
+        run_id = record.owner.run_id
         remaining = {}
         for cluster_id, cluster in record.clusters.items():
-            kept = cluster.kept and not _nothing_runs(cluster_id, cluster.processes, live_docker_clusters)
+            kept = cluster.kept and not _nothing_runs(run_id, cluster_id, cluster.processes, live_docker_clusters)
             if not _doomed(record.owner, kept, cluster_id, wanted):
                 remaining[cluster_id] = cluster
                 continue
+            marker = process_marker(cluster_id, run_id)
             for process in cluster.processes:
-                if _kill(int(process["pid"]), str(process.get("started", ""))):
-                    result.processes.append(f"{process.get('role', 'process')} pid {process['pid']} ({cluster_id})")
-            if cluster.directory and Path(cluster.directory).exists():
-                shutil.rmtree(cluster.directory, ignore_errors=True)
-                gone = not Path(cluster.directory).exists()
-                result.homes.append(cluster.directory if gone else f"{cluster.directory}: NOT removed (permissions?)")
+                pid, role = int(process["pid"]), process.get("role", "process")
+                outcome = _kill(pid, str(process.get("started", "")), marker)
+                if outcome is Outcome.DONE:
+                    result.processes.append(f"{role} pid {pid} ({cluster_id})")
+                elif outcome is Outcome.REFUSED:
+                    result.refused.append(f"{role} pid {pid} ({cluster_id}): not a process this run started")
+            if cluster.directory:
+                outcome, why = remove_home(cluster.directory, [default_base, cluster.base], run_id, cluster_id)
+                if outcome is Outcome.DONE:
+                    result.homes.append(f"{cluster.directory}: {why}" if why else cluster.directory)
+                elif outcome is Outcome.REFUSED:
+                    result.refused.append(f"home {cluster.directory} ({cluster_id}): {why}")
         if not remaining:
             path.unlink(missing_ok=True)
         elif len(remaining) != len(record.clusters):
             record.clusters = remaining
-            path.write_text(record.as_json())
-    if ports_dir.is_dir():
-        result.reservations.extend(PortRegistry((1024, 65535), ports_dir).reclaim_dead())
-    return result
+            write_record(path, record)
 
 
+# -- Docker ----------------------------------------------------------------------------------------
 def _containers(client: Any, label: str) -> list[tuple[Any, str, dict[str, str]]]:
     """(container, name, labels) from the list call alone: `sparse` inspects nothing, so a
     container another session removes meanwhile cannot make this fail."""
@@ -125,7 +283,8 @@ def _containers(client: Any, label: str) -> list[tuple[Any, str, dict[str, str]]
 
 
 def _docker_resources(client: Any) -> list[tuple[str, Any, str, dict[str, str]]]:
-    """(kind, resource, name, labels) of everything of ours in the engine."""
+    """(kind, resource, name, labels) of everything labelled by pytest-meronodes in the engine,
+    this user's or not."""
     found: list[tuple[str, Any, str, dict[str, str]]] = []
     label = {"label": docker_labels.RUN}
     for container, name, labels in _containers(client, docker_labels.RUN):
@@ -138,29 +297,47 @@ def _docker_resources(client: Any) -> list[tuple[str, Any, str, dict[str, str]]]
 
 
 def live_docker_clusters(client: Any) -> set[str]:
-    """Clusters that still have a container (running or not)."""
-    return {labels.get(docker_labels.CLUSTER, "") for _, _, labels in _containers(client, docker_labels.CLUSTER)}
+    """This user's clusters that still have a container (running or not)."""
+    return {
+        labels.get(docker_labels.CLUSTER, "")
+        for _, _, labels in _containers(client, docker_labels.CLUSTER)
+        if docker_labels.is_ours(labels)
+    }
 
 
-def kept_clusters(runs_dir: Path = DEFAULT_RUNS_DIR) -> set[str]:
+def cluster_owners(client: Any, runs_dir: Path | None = None) -> dict[str, Owner]:
+    """Every cluster this user's runs recorded, or Docker resources of ours name, and its owner."""
+    owners = {cid: record.owner for _, record in read_all(runs_dir) for cid in record.clusters}
+    if client is not None:
+        for _, _, _, labels in _docker_resources(client):
+            cluster = labels.get(docker_labels.CLUSTER, "")
+            if cluster and docker_labels.is_ours(labels):
+                owners.setdefault(cluster, docker_labels.owner_of(labels))
+    return owners
+
+
+def kept_clusters(runs_dir: Path | None = None) -> set[str]:
     return {cid for _, record in read_all(runs_dir) for cid, cluster in record.clusters.items() if cluster.kept}
 
 
 def reap_docker(
-    client: Any, *, clusters: Iterable[str] | None = None, runs_dir: Path = DEFAULT_RUNS_DIR,
+    client: Any, *, clusters: Iterable[str] | None = None, runs_dir: Path | None = None,
     result: Reaped | None = None,
 ) -> Reaped:
-    """Containers first (they hold networks and volumes), then networks and volumes."""
+    """Containers first (they hold networks and volumes), then networks and volumes. Only this
+    user's, from this machine (docker_labels.is_ours): another's owner cannot be judged from here."""
     from docker.errors import APIError, NotFound
 
-    result = result or Reaped()
+    if result is None:
+        result = Reaped()
     wanted = set(clusters) if clusters is not None else None
     kept = kept_clusters(runs_dir)
     doomed = [
         (kind, resource, name)
         for kind, resource, name, labels in _docker_resources(client)
-        if _doomed(docker_labels.owner_of(labels), labels.get(docker_labels.CLUSTER, "") in kept,
-                   labels.get(docker_labels.CLUSTER, ""), wanted)
+        if docker_labels.is_ours(labels)
+        and _doomed(docker_labels.owner_of(labels), labels.get(docker_labels.CLUSTER, "") in kept,
+                    labels.get(docker_labels.CLUSTER, ""), wanted)
     ]
     for order in ("container", "network", "volume"):
         for kind, resource, name in doomed:
@@ -193,23 +370,61 @@ def docker_client_if_any() -> Any:
     return client
 
 
-def describe() -> list[str]:
-    """What exists now, for `python -m pytest_meronodes ps`."""
+# -- ps --------------------------------------------------------------------------------------------
+def _describe_ports() -> list[str]:
+    registry = state_dir.ports_dir_path()
+    if not registry.is_dir():
+        return []
+    try:
+        reservations = PortRegistry((1024, 65535), registry).reservations()
+    except (MeronodesError, OSError) as error:
+        return [f"port registry {registry}: {error}"]
+    ours: dict[Owner | None, list[int]] = {}
+    foreign: dict[int, list[int]] = {}
+    for reservation in reservations:
+        if reservation.foreign:
+            foreign.setdefault(reservation.uid, []).append(reservation.port)
+        else:
+            ours.setdefault(reservation.owner, []).append(reservation.port)
     lines = []
-    for _, record in read_all(DEFAULT_RUNS_DIR):
+    for owner, ports in ours.items():
+        who = f"run {owner.run_id} owner pid {owner.pid} ({'alive' if owner.is_alive() else 'DEAD'})" if owner \
+            else "an unreadable reservation"
+        lines.append(f"ports {', '.join(map(str, ports))} reserved by {who}")
+    for uid, ports in sorted(foreign.items()):
+        lines.append(f"ports {', '.join(map(str, ports))} reserved by another user (uid {uid}): theirs, left alone")
+    return lines
+
+
+def describe() -> list[str]:
+    """What exists now, for `python -m pytest_meronodes ps`: this user's runs, every port
+    reservation (other users' as such) and the Docker resources of pytest-meronodes."""
+    lines = []
+    for _, record in read_all():
         state = "alive" if record.owner.is_alive() else "DEAD"
         lines.append(f"run {record.owner.run_id} owner pid {record.owner.pid} ({state})")
         for cluster_id, cluster in record.clusters.items():
             flag = " [kept]" if cluster.kept else ""
             lines.append(f"  cluster {cluster_id}{flag} home {cluster.directory}")
+            marker = process_marker(cluster_id, record.owner.run_id)
             for process in cluster.processes:
-                alive = process_start_time(int(process["pid"])) == process.get("started")
-                lines.append(f"    {process.get('role')} pid {process['pid']} {'running' if alive else 'gone'}")
+                pid, started = int(process["pid"]), str(process.get("started", ""))
+                if proves_ours(pid, started, marker):
+                    state = "running"
+                elif process_start_time(pid) not in (None, "") and process_start_time(pid) == started:
+                    state = "running, but not started by this run: left alone"
+                else:
+                    state = "gone"
+                lines.append(f"    {process.get('role')} pid {pid} {state}")
+    lines += _describe_ports()
     client = docker_client_if_any()
     if client is not None:
         for kind, _, name, labels in _docker_resources(client):
             owner = docker_labels.owner_of(labels)
-            state = "alive" if owner.is_alive() else "DEAD"
+            if docker_labels.is_ours(labels):
+                state = "alive" if owner.is_alive() else "DEAD"
+            else:
+                state = f"not this user's on this machine (uid {labels.get(docker_labels.OWNER_UID, '?')}): left alone"
             lines.append(
                 f"docker {kind} {name} cluster {labels.get(docker_labels.CLUSTER)} "
                 f"run {owner.run_id} owner pid {owner.pid} ({state})"

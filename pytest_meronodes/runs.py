@@ -1,23 +1,34 @@
 """The record of what each run has created outside Docker: node processes (pid and start time)
 and node homes, per cluster. Docker resources carry the same facts in their labels.
 
-One JSON file per run in a directory every process on the machine shares, rewritten atomically
-on each change, so that a later session (or `python -m pytest_meronodes reap`) can remove what a
-crashed run left behind, and only that."""
+One JSON file (0600) per run in this user's private runs directory (state_dir.py), rewritten
+atomically on each change, so that a later session (or `python -m pytest_meronodes reap`) can
+remove what a crashed run left behind, and only that. A record is a claim, not a proof: what it
+names is acted on only when the thing itself proves it belongs to the run (see reaper.py). Each
+cluster directory holds a marker file naming its run and cluster, and each process the plugin
+starts carries an environment variable naming them (`process_marker`)."""
 
 from __future__ import annotations
 
 import json
 import os
+import stat
 import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import state_dir
 from .ownership import Owner, current_owner, process_start_time
 
-DEFAULT_RUNS_DIR = Path(tempfile.gettempdir()) / "pytest-meronodes" / "runs"
+# Where records live by default, unchecked (as of import: the code asks state_dir, which checks).
+DEFAULT_RUNS_DIR = state_dir.user_dir_path() / "runs"
+# In every directory the plugin creates for a cluster: proof for the reaper that it may delete it.
+CLUSTER_MARKER = ".meronodes-cluster"
+# In the environment of every process the plugin starts for a cluster: proof for the reaper that it
+# may signal it. Not MERONODES_*: the binary backend keeps those away from node environments.
+PROCESS_MARKER_ENV = "PYTEST_MERONODES_CLUSTER"
 
 
 @dataclass
@@ -25,6 +36,7 @@ class ClusterRecord:
     directory: str | None = None
     processes: list[dict[str, Any]] = field(default_factory=list)  # {"pid", "started", "role"}
     kept: bool = False
+    base: str | None = None  # the base directory the run created `directory` in
 
 
 @dataclass
@@ -45,31 +57,78 @@ class RunRecord:
         return cls(Owner.from_dict(raw["owner"]), clusters)
 
 
-class RunRegistry:
-    """This process's record; safe to use from several threads."""
+def process_marker(cluster_id: str, run_id: str | None = None) -> tuple[str, str]:
+    """The environment variable (name, value) every process of this run's cluster gets."""
+    return PROCESS_MARKER_ENV, f"{run_id if run_id is not None else current_owner().run_id}/{cluster_id}"
 
-    def __init__(self, directory: Path = DEFAULT_RUNS_DIR, owner: Owner | None = None) -> None:
-        self.directory = directory
+
+def marker_content(run_id: str, cluster_id: str) -> dict[str, str]:
+    return {"run_id": run_id, "cluster_id": cluster_id}
+
+
+def write_cluster_marker(directory: Path, run_id: str, cluster_id: str) -> None:
+    """Mark a directory the plugin just created for a cluster (never through a symbolic link)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+    fd = os.open(directory / CLUSTER_MARKER, flags, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(marker_content(run_id, cluster_id), handle)
+
+
+def write_record(path: Path, record: RunRecord) -> None:
+    """Atomically, as a 0600 file of this user (mkstemp's mode), never through a symbolic link."""
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".run-")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(record.as_json())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+class RunRegistry:
+    """This process's record; safe to use from several threads. `directory` defaults to this
+    user's private runs directory, checked on every write (it may be removed meanwhile)."""
+
+    def __init__(self, directory: Path | None = None, owner: Owner | None = None) -> None:
+        self._directory = directory
         self.record = RunRecord(owner or current_owner())
         self._lock = threading.Lock()
+
+    @property
+    def directory(self) -> Path:
+        return self._directory if self._directory is not None else state_dir.user_dir_path() / "runs"
 
     @property
     def path(self) -> Path:
         return self.directory / f"{self.record.owner.run_id}.json"
 
-    def _save(self) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        if not self.record.clusters:
-            self.path.unlink(missing_ok=True)
-            return
-        fd, temporary = tempfile.mkstemp(dir=self.directory, prefix=".run-")
-        with os.fdopen(fd, "w") as handle:
-            handle.write(self.record.as_json())
-        os.replace(temporary, self.path)
+    def _checked_directory(self) -> Path:
+        if self._directory is None:
+            return state_dir.runs_dir()
+        return state_dir.ensure_private_dir(self._directory, parents=True)
 
-    def add_cluster(self, cluster_id: str, directory: Path | None) -> None:
+    def _save(self) -> None:
+        directory = self._checked_directory()
+        path = directory / f"{self.record.owner.run_id}.json"
+        if not self.record.clusters:
+            path.unlink(missing_ok=True)
+            return
+        write_record(path, self.record)
+
+    def add_cluster(self, cluster_id: str, directory: Path | None, base: Path | None = None) -> None:
+        """Record a cluster; call it right after creating its directory (in `base`, by default the
+        directory's parent), which gets the marker that lets a later reaper delete it."""
         with self._lock:
-            self.record.clusters[cluster_id] = ClusterRecord(str(directory) if directory else None)
+            self._checked_directory()  # an unusable registry fails before anything is marked
+            record = ClusterRecord()
+            if directory is not None:
+                # absolute: a later reaper may run from another working directory
+                directory = Path(os.path.abspath(directory))
+                write_cluster_marker(directory, self.record.owner.run_id, cluster_id)
+                record.directory = str(directory)
+                record.base = os.path.abspath(base if base is not None else directory.parent)
+            self.record.clusters[cluster_id] = record
             self._save()
 
     def add_process(self, cluster_id: str, pid: int, role: str) -> None:
@@ -102,11 +161,30 @@ def current_run() -> RunRegistry:
         return _registry
 
 
-def read_all(directory: Path = DEFAULT_RUNS_DIR) -> list[tuple[Path, RunRecord]]:
+def _read_own_file(path: Path) -> str | None:
+    """The text of a regular file of this user; None for anything else (a symbolic link, a FIFO, a
+    file another user put here): what it claims is never acted on."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode) or info.st_uid != os.geteuid():
+            return None
+        return handle.read().decode("utf-8", errors="replace")
+
+
+def read_all(directory: Path | None = None) -> list[tuple[Path, RunRecord]]:
+    """The records of this user's runs; files of other users are skipped as if absent."""
+    directory = state_dir.runs_dir() if directory is None else state_dir.ensure_private_dir(directory)
     records = []
-    for path in sorted(directory.glob("*.json")) if directory.is_dir() else []:
+    for path in sorted(directory.glob("*.json")):
+        text = _read_own_file(path)
+        if text is None:
+            continue
         try:
-            records.append((path, RunRecord.from_json(path.read_text())))
-        except (OSError, ValueError, KeyError, TypeError):
-            continue  # being rewritten, or not ours
+            records.append((path, RunRecord.from_json(text)))
+        except (ValueError, KeyError, TypeError):
+            continue  # not a record of ours
     return records
