@@ -4,17 +4,31 @@ environment, the ini file and the defaults, in that order of precedence."""
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
+from . import validation
 from .errors import ConfigurationError
 from .options import BACKENDS, BY_NAME, OptionSpec
 
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off", "")
+_PORT_RANGE = re.compile(r"\s*([0-9]+)\s*-\s*([0-9]+)\s*")
+# Options whose default is a value, not "none": an empty one (`--merod-image=`) is a mistake.
+_NOT_EMPTY = {
+    "merod_binary": "a path, a name on PATH, or 'sim' (the simulator)",
+    "merod_image": "a Docker image",
+    "auth_image": "a Docker image",
+    "traefik_image": "a Docker image",
+    "traefik_binary": "a path or a name on PATH",
+    "auth_service": "a path, a name on PATH, or 'sim' (the simulator's auth mode)",
+}
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -54,7 +68,11 @@ def _raw(config: pytest.Config, spec: OptionSpec) -> tuple[Any, str]:
     from_env = os.environ.get(spec.env)
     if from_env is not None and from_env != "":
         return (from_env.split(",") if spec.kind == "list" else from_env), spec.env
-    from_ini = config.getini(spec.name)
+    try:
+        from_ini = config.getini(spec.name)
+    except pytest.UsageError as error:  # pytest's own reading: "invalid truth value", a TOML type
+        hint = "; use true or false" if spec.kind == "bool" else ""
+        raise ConfigurationError(f"ini {spec.name}: {error}{hint}") from None
     if from_ini not in ("", [], None):
         return from_ini, f"ini {spec.name}"
     return ([] if spec.kind == "list" else spec.default), "default"
@@ -84,14 +102,48 @@ def _convert(spec: OptionSpec, value: Any, source: str) -> Any:
 
 
 def _port_range(text: str, source: str) -> tuple[int, int]:
-    first, _, last = text.partition("-")
-    try:
-        low, high = int(first), int(last)
-    except ValueError:
-        raise ConfigurationError(f"{source}: port range {text!r} must look like 20000-29999") from None
+    match = _PORT_RANGE.fullmatch(text)
+    if match is None:
+        raise ConfigurationError(f"{source}: port range {text!r} must look like 20000-29999")
+    low, high = int(match.group(1)), int(match.group(2))
     if not 1024 <= low <= high <= 65535:
         raise ConfigurationError(f"{source}: port range {text!r} must lie within 1024-65535, low to high")
+    if high == low:  # one node alone needs a server and a swarm port
+        raise ConfigurationError(f"{source}: port range {text!r} holds 1 port; a node needs 2 (server and swarm)")
     return low, high
+
+
+def _checked(source: str, check: Callable[[], _T]) -> _T:
+    """A validator's ValueError as the usage error, prefixed with where the value came from."""
+    try:
+        return check()
+    except ValueError as error:
+        raise ConfigurationError(f"{source}: {error}") from None
+
+
+def _base_dir(text: str, source: str) -> Path | None:
+    if not text:
+        return None
+    path = Path(text).expanduser().resolve()  # ~ from an ini file or the environment too
+    problem = validation.base_dir_problem(path)
+    if problem:
+        raise ConfigurationError(f"{source}: {problem}")
+    return path
+
+
+def _check_credentials(values: dict[str, Any], sources: dict[str, str]) -> None:
+    """The remote backend logs in with both or neither; one alone would be silently ignored."""
+    user, password = values["node_username"], values["node_password"]
+    if user and not password:
+        raise ConfigurationError(
+            f"{sources['node_username']}: user {user!r} has no password; set MERONODES_NODE_PASSWORD "
+            "(or --node-password, which shows in process lists)"
+        )
+    if password and not user:  # the password itself is never shown
+        raise ConfigurationError(
+            f"{sources['node_password']}: a password is set but no user name; set --node-username "
+            "(MERONODES_NODE_USERNAME, ini node_username)"
+        )
 
 
 def build_config(config: pytest.Config) -> MeronodesConfig:
@@ -107,21 +159,43 @@ def build_config(config: pytest.Config) -> MeronodesConfig:
             f"choose one of {', '.join(BACKENDS)}"
         )
     if values["docker_home"] not in ("volume", "bind"):
-        raise ConfigurationError(f"{sources['docker_home']}: --docker-home must be 'volume' or 'bind'")
+        raise ConfigurationError(
+            f"{sources['docker_home']}: docker home {values['docker_home']!r} must be 'volume' or 'bind'"
+        )
     if values["node_count"] < 1:
         raise ConfigurationError(f"{sources['node_count']}: node count must be at least 1")
-    if values["node_startup_timeout"] <= 0:
-        raise ConfigurationError(f"{sources['node_startup_timeout']}: startup timeout must be positive")
+    for name, what in _NOT_EMPTY.items():
+        if not values[name].strip():
+            raise ConfigurationError(
+                f"{sources[name]}: an empty value; give {what}, or leave the option out "
+                f"(default: {BY_NAME[name].default})"
+            )
+    for name in ("merod_image", "auth_image", "traefik_image"):
+        if any(c.isspace() for c in values[name]):
+            raise ConfigurationError(
+                f"{sources[name]}: Docker image {values[name]!r} contains whitespace; give an image reference "
+                f"such as {BY_NAME[name].default}"
+            )
+    startup_timeout = _checked(
+        sources["node_startup_timeout"], lambda: validation.startup_timeout(values["node_startup_timeout"])
+    )
+    log_level = _checked(sources["node_log_level"], lambda: validation.log_level(values["node_log_level"]))
+    node_cpus = _checked(sources["node_cpus"], lambda: validation.node_cpus(values["node_cpus"]))
+    if values["node_memory"]:
+        _checked(sources["node_memory"], lambda: validation.memory_bytes(values["node_memory"]))
+    node_urls = _checked(sources["node_url"], lambda: validation.node_urls(values["node_url"]))
+    if values["node_backend"] == "remote":
+        _check_credentials(values, sources)
     return MeronodesConfig(
         backend=values["node_backend"],
         merod_binary=values["merod_binary"],
         count=values["node_count"],
-        log_level=values["node_log_level"],
-        startup_timeout=values["node_startup_timeout"],
+        log_level=log_level,
+        startup_timeout=startup_timeout,
         port_range=_port_range(values["node_port_range"], sources["node_port_range"]),
         keep_nodes=values["keep_nodes"],
         keep_nodes_on_failure=values["keep_nodes_on_failure"],
-        base_dir=Path(values["node_base_dir"]).resolve() if values["node_base_dir"] else None,
+        base_dir=_base_dir(values["node_base_dir"], sources["node_base_dir"]),
         merod_image=values["merod_image"],
         auth_image=values["auth_image"],
         traefik_image=values["traefik_image"],
@@ -129,9 +203,9 @@ def build_config(config: pytest.Config) -> MeronodesConfig:
         auth_service=values["auth_service"],
         force_pull=values["force_pull"],
         docker_home=values["docker_home"],
-        node_cpus=values["node_cpus"],
-        node_memory=values["node_memory"],
-        node_urls=values["node_url"],
+        node_cpus=node_cpus,
+        node_memory=values["node_memory"].strip(),
+        node_urls=node_urls,
         node_username=values["node_username"],
         node_password=values["node_password"],
     )
