@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -19,33 +18,6 @@ SIMULATOR_MODULE = "pytest_meronodes.simulator"
 
 class MerodProgramError(ConfigurationError):
     """The configured merod program cannot be found or does not behave like merod."""
-
-
-_VERSION = re.compile(r"(\d+)\.(\d+)\.(\d+)(?:-rc\.(\d+))?")
-
-
-@dataclass(frozen=True, order=True)
-class MerodVersion:
-    """A merod release, comparable: 0.10.0-rc.38 < 0.10.0 < 0.10.1-rc.1."""
-
-    major: int
-    minor: int
-    patch: int
-    rc: float  # a final release sorts after all of its release candidates
-
-    @classmethod
-    def parse(cls, text: str) -> MerodVersion:
-        match = _VERSION.search(text)
-        if match is None:
-            raise ValueError(f"no merod version in {text!r}")
-        major, minor, patch, rc = match.groups()
-        return cls(int(major), int(minor), int(patch), float(rc) if rc else float("inf"))
-
-
-# Section 6 of the interface: the first release with each behaviour.
-NODE_FLAG_SINCE = MerodVersion(0, 10, 0, 38)  # --node replaces --node-name
-EMBEDDED_AUTH_SINCE = MerodVersion(0, 10, 0, 18)
-READY_ENDPOINT_SINCE = MerodVersion(0, 11, 0, 10)
 
 
 @dataclass(frozen=True)
@@ -81,9 +53,12 @@ def _version_of(command: tuple[str, ...], timeout: float) -> str:
         raise MerodProgramError(f"{shown!r} --version did not answer in {timeout:g} s") from None
     first_line = (completed.stdout.strip().splitlines() or [""])[0]
     if completed.returncode != 0 or not first_line.startswith("merod"):
+        # the program's own words (a missing library, a crash) say more than its exit code
+        said = "\n".join((completed.stderr or completed.stdout).strip().splitlines()[-10:])
         raise MerodProgramError(
             f"{shown!r} does not look like merod: `--version` exited {completed.returncode} "
             f"and printed {first_line!r}; point --merod-binary at a merod binary"
+            + (f"\n--- what it printed ---\n{said}" if said else "")
         )
     return first_line
 

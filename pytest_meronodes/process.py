@@ -1,5 +1,10 @@
 """A merod process: started with its output in a log file, watched, and stopped by PID with
-SIGTERM, a grace period and SIGKILL."""
+SIGTERM, a grace period and SIGKILL.
+
+Nodes die with the pytest process that started them, whichever of its threads did: they hold
+the read end of a pipe whose write end only this process holds (`merod run --exit-on-eof 0`,
+where the release has it), and the parent-death signal, which the kernel ties to the *thread*
+that forked, comes from one spawner thread that lives as long as the process."""
 
 from __future__ import annotations
 
@@ -11,9 +16,12 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 DEFAULT_GRACE = 5.0
@@ -36,6 +44,52 @@ def log_tail(path: Path | None, lines: int = 40) -> str:
     return "\n".join(ANSI.sub("", text).splitlines()[-lines:])
 
 
+_process_lock = threading.Lock()
+_lifeline: tuple[int, int, int] | None = None  # (pid, read end, write end) of this process's pipe
+_spawner: tuple[int, ThreadPoolExecutor] | None = None
+
+
+def lifeline_fd() -> int:
+    """The read end of this process's lifeline pipe (created once per process, a fork too).
+    The write end is never written and never inherited: it closes when this process exits, for
+    whatever reason, and every node holding the read end sees EOF."""
+    global _lifeline
+    with _process_lock:
+        if _lifeline is None or _lifeline[0] != os.getpid():
+            read_end, write_end = os.pipe()  # both close-on-exec: no child inherits them by accident
+            _lifeline = (os.getpid(), read_end, write_end)
+        return _lifeline[1]
+
+
+def _spawner_thread() -> ThreadPoolExecutor:
+    """One thread that forks every node using the parent-death signal. Its worker lives until
+    the interpreter exits, so the signal fires when pytest dies, not when a pool thread that
+    started a cluster ends (asyncio.to_thread, a ThreadPoolExecutor in a test)."""
+    global _spawner
+    with _process_lock:
+        if _spawner is None or _spawner[0] != os.getpid():
+            _spawner = (os.getpid(), ThreadPoolExecutor(max_workers=1, thread_name_prefix="meronodes-spawner"))
+        return _spawner[1]
+
+
+def _popen(argv: Sequence[str], options: dict[str, Any]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(list(argv), **options)
+
+
+def _popen_from_spawner(argv: Sequence[str], options: dict[str, Any]) -> subprocess.Popen[bytes]:
+    future = _spawner_thread().submit(_popen, argv, options)
+    try:
+        return future.result()
+    except BaseException:
+        # Ctrl-C while the spawner was starting it: what it started is stopped, never left behind
+        with contextlib.suppress(BaseException):
+            started = future.result(timeout=10)
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(started.pid, signal.SIGKILL)
+            started.wait()
+        raise
+
+
 def _die_with_parent() -> None:
     """In the child, before exec: the kernel sends SIGTERM when the thread that started us dies, so
     a node never outlives a pytest killed with SIGKILL (the next session reaps the rest)."""
@@ -45,12 +99,21 @@ def _die_with_parent() -> None:
 
 class NodeProcess:
     def __init__(
-        self, argv: Sequence[str], *, log_path: Path, env: Mapping[str, str], die_with_parent: bool = True
+        self,
+        argv: Sequence[str],
+        *,
+        log_path: Path,
+        env: Mapping[str, str],
+        die_with_parent: bool = True,
+        lifeline: bool = False,
     ) -> None:
+        """`lifeline`: the program's stdin is this process's lifeline pipe (give merod
+        `--exit-on-eof 0` with it); only with `die_with_parent`."""
         self.argv = list(argv)
         self.log_path = log_path
         self.env = dict(env)
         self.die_with_parent = die_with_parent
+        self.lifeline = lifeline and die_with_parent
         self._kept_logs = ""
         self._popen: subprocess.Popen[bytes] | None = None
 
@@ -68,17 +131,20 @@ class NodeProcess:
             else:
                 preexec = _die_with_parent
         with open(self.log_path, "ab") as log:
-            self._popen = subprocess.Popen(
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=self.env,
+            options: dict[str, Any] = {
+                "stdin": lifeline_fd() if self.lifeline else subprocess.DEVNULL,
+                "stdout": log,
+                "stderr": subprocess.STDOUT,
+                "env": self.env,
                 # own process group: a Ctrl-C in the terminal reaches pytest, which stops the
                 # nodes itself in order, instead of every node racing its own shutdown
-                start_new_session=True,
-                preexec_fn=preexec,
-            )
+                "start_new_session": True,
+                "preexec_fn": preexec,
+            }
+            if self.die_with_parent:
+                self._popen = _popen_from_spawner(argv, options)
+            else:
+                self._popen = _popen(argv, options)
 
     def logs(self) -> str:
         try:

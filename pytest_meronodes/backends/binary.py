@@ -13,20 +13,15 @@ from pathlib import Path
 from ..client import Credentials, NodeClient
 from ..cluster import Cluster, ClusterSpec, Node
 from ..config import MeronodesConfig
-from ..errors import ConfigurationError, NodeStartError
-from ..merod_program import (
-    EMBEDDED_AUTH_SINCE,
-    NODE_FLAG_SINCE,
-    READY_ENDPOINT_SINCE,
-    MerodVersion,
-    resolve,
-)
+from ..errors import NodeStartError
+from ..merod_program import resolve
 from ..node_config import compose, read_toml, write_toml
 from ..parallel import run_parallel
 from ..ports import PortRegistry
 from ..process import NodeProcess
 from ..readiness import init_timeout_error, start_gates
-from ..runs import current_run
+from ..runs import current_run, process_marker
+from ..versions import Feature, MerodRelease
 from .native_proxy import NativeProxy
 
 ADMIN_USER = "meronodes-admin"
@@ -59,16 +54,12 @@ class BinaryBackend:
         self.config = config
         self.base_dir = base_dir
         self.program = resolve(config.merod_binary)
-        self.version_text = self.program.version()
-        try:
-            self.version = MerodVersion.parse(self.version_text)
-        except ValueError:
-            self.version = MerodVersion(999, 0, 0, float("inf"))  # unknown: assume the newest
+        self.release = MerodRelease.from_version_text(self.program.version())
         self.ports = PortRegistry(config.port_range)
 
     # -- start ----------------------------------------------------------------------------------
     def _merod(self, plan: NodePlan, *args: str) -> list[str]:
-        node_flag = "--node" if self.version >= NODE_FLAG_SINCE else "--node-name"
+        node_flag = "--node" if self.release.has(Feature.NODE_FLAG) else "--node-name"
         return [*self.program.command, "--home", str(plan.home), node_flag, plan.name, *args]
 
     def _env(self, spec: ClusterSpec) -> dict[str, str]:
@@ -79,8 +70,8 @@ class BinaryBackend:
         return env
 
     def start_cluster(self, spec: ClusterSpec, cluster_id: str) -> Cluster:
-        if spec.auth == "embedded" and self.version < EMBEDDED_AUTH_SINCE:
-            raise ConfigurationError(f"embedded auth needs merod >= 0.10.0-rc.18; {self.version_text}")
+        if spec.auth == "embedded":
+            self.release.require(Feature.EMBEDDED_AUTH, 'auth="embedded"')
         deadline = time.monotonic() + self.config.startup_timeout
         cluster_dir = self.base_dir / cluster_id
         cluster_dir.mkdir(parents=True, exist_ok=False)
@@ -88,6 +79,10 @@ class BinaryBackend:
         run.add_cluster(cluster_id, cluster_dir)
         # nodes that may be kept after pytest exits must not die with it
         die_with_parent = not (self.config.keep_nodes or self.config.keep_nodes_on_failure)
+        # a pipe from this process, closed only when it exits: process-wide, unlike the
+        # parent-death signal (which only the spawner thread makes process-wide)
+        lifeline = die_with_parent and self.release.has(Feature.EXIT_ON_EOF)
+        run_args = ["run", "--exit-on-eof", "0"] if lifeline else ["run"]
         ports: list[int] = []
         plans: list[NodePlan] = []
         proxy: NativeProxy | None = None
@@ -99,6 +94,10 @@ class BinaryBackend:
             ]
             credentials = Credentials(ADMIN_USER, secrets.token_urlsafe(18)) if spec.auth else None
             env = self._env(spec)
+            # every process of the cluster (nodes, Traefik, auth service) carries it: proof for a later
+            # reaper that the process is this run's
+            marker_name, marker_value = process_marker(cluster_id)
+            env[marker_name] = marker_value
             if spec.auth == "proxy":
                 assert credentials is not None
                 # built first: a missing Traefik binary fails before any node starts
@@ -113,7 +112,8 @@ class BinaryBackend:
                 self._configure(plan, plans, spec, namespace, user_config_path)
             for plan in plans:
                 plan.process = NodeProcess(
-                    self._merod(plan, "run"), log_path=plan.log_path, env=env, die_with_parent=die_with_parent
+                    self._merod(plan, *run_args), log_path=plan.log_path, env=env, die_with_parent=die_with_parent,
+                    lifeline=lifeline,
                 )
                 plan.process.start()
                 run.add_process(cluster_id, plan.process.pid or 0, f"node {plan.name}")
@@ -124,12 +124,13 @@ class BinaryBackend:
                 proxy.wait_ready(plans[0].name, deadline)
             nodes = [self._node(plan, credentials, proxy) for plan in plans]
             start_gates(nodes, deadline=deadline, timeout=self.config.startup_timeout,
-                        check_ready=self.version >= READY_ENDPOINT_SINCE, auth=credentials is not None)
+                        check_ready=self.release.has(Feature.READY_ENDPOINT), auth=credentials is not None)
         except BaseException:
             self._teardown(plans, ports, cluster_dir, proxy)
             raise
         return Cluster(
-            cluster_id, nodes, lambda: self._teardown(plans, ports, cluster_dir, proxy), directory=cluster_dir
+            cluster_id, nodes, lambda: self._teardown(plans, ports, cluster_dir, proxy), directory=cluster_dir,
+            release=self.release,
         )
 
     def _init(self, plan: NodePlan, spec: ClusterSpec, credentials: Credentials | None, deadline: float) -> None:
@@ -208,7 +209,8 @@ class BinaryBackend:
             current_run().remove_cluster(cluster_dir.name)
 
     def keep_instructions(self, cluster: Cluster) -> str:
-        lines = [f"cluster {cluster.id} left running:"]
+        # the directory is the plugin's own (nothing rotates it) until `reap --cluster` removes it
+        lines = [f"cluster {cluster.id} left running (files in {cluster.directory}):"]
         pids = []
         for node in cluster:
             process = node.runtime
