@@ -1,53 +1,49 @@
-"""What a Calimero developer writes: a key-value application used from several nodes at once."""
+"""What a Calimero developer writes: a key-value application used from several nodes at once.
+
+`cluster.shared_context(app)` installs the application on every node, creates a namespace and a
+context on the first node and lets the others join through invitations; `ctx.call` runs a method
+on one node, `ctx.wait_for_sync()` waits until every member has synced and all agree."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from pytest_meronodes import Cluster, ClusterFactory, RpcError
 
-# the `share_context` fixture of conftest.py: install, create on the first node, join from the others
-ShareContext = Callable[[Cluster], str]
 
-
-
-def test_a_write_on_one_node_reaches_every_member(
-    node_cluster: ClusterFactory, auth_mode: str, share_context: ShareContext
-) -> None:
+def test_a_write_on_one_node_reaches_every_member(node_cluster: ClusterFactory, auth_mode: str, kv_app: Path) -> None:
     cluster = node_cluster(count=3, auth=auth_mode)
-    context_id = share_context(cluster)
+    ctx = cluster.shared_context(kv_app)
 
-    cluster["node1"].client.execute(context_id, "set", {"key": "greeting", "value": "hello"})
+    ctx.call("node1", "set", {"key": "greeting", "value": "hello"})
 
-    state_hash = cluster.wait_for_context_sync(context_id, timeout=30)
+    ctx.wait_for_sync()
     for node in cluster:
-        assert node.client.execute(context_id, "get", {"key": "greeting"}) == "hello"
-        assert node.client.context_state_hash(context_id) == state_hash
+        assert ctx.call(node, "get", {"key": "greeting"}) == "hello"
 
 
-def test_concurrent_writes_converge(node_cluster: ClusterFactory, auth_mode: str, share_context: ShareContext) -> None:
+def test_writes_from_every_node_converge(node_cluster: ClusterFactory, auth_mode: str, kv_app: Path) -> None:
     cluster = node_cluster(count=3, auth=auth_mode)
-    context_id = share_context(cluster)
+    ctx = cluster.shared_context(kv_app)
 
-    for index, node in enumerate(cluster):
-        node.client.execute(context_id, "set", {"key": f"from-{node.name}", "value": index})
-    cluster["node2"].client.execute(context_id, "remove", {"key": "from-node1"})
-
-    cluster.wait_for_context_sync(context_id, timeout=30)
-    expected = {"from-node2": 1, "from-node3": 2}
     for node in cluster:
-        assert node.client.execute(context_id, "entries") == expected
+        ctx.call(node, "set", {"key": f"from-{node.name}", "value": node.name})
+    ctx.wait_for_sync()
+    assert ctx.call("node2", "remove", {"key": "from-node1"}) == "node1"
+
+    ctx.wait_for_sync()
+    for node in cluster:
+        assert ctx.call(node, "entries") == {"from-node2": "node2", "from-node3": "node3"}
 
 
 @pytest.mark.nodes(count=1)
-def test_unknown_method_is_a_typed_error(cluster: Cluster, share_context: ShareContext) -> None:
-    context_id = share_context(cluster)
+def test_unknown_method_is_a_typed_error(cluster: Cluster, kv_app: Path) -> None:
+    ctx = cluster.shared_context(kv_app)
 
     with pytest.raises(RpcError) as raised:
-        cluster[0].client.execute(context_id, "no_such_method")
+        ctx.call(cluster[0], "no_such_method")
     assert raised.value.type == "FunctionCallError"
 
 
@@ -58,17 +54,24 @@ def shared_cluster(node_cluster_factory: ClusterFactory) -> Cluster:
 
 
 def test_a_late_joiner_catches_up(shared_cluster: Cluster, kv_app: Path) -> None:
-    alice, bob = shared_cluster["alice"], shared_cluster["bob"]
-    application_id = alice.install_dev_application(kv_app)
-    bob.install_dev_application(kv_app)
-    context_id = str(alice.client.create_context(application_id)["contextId"])
+    ctx = shared_cluster.shared_context(kv_app, nodes=["alice"])
     for number in range(5):
-        alice.client.execute(context_id, "set", {"key": f"k{number}", "value": number})
+        ctx.call("alice", "set", {"key": f"k{number}", "value": str(number)})
 
-    bob.client.join_context(context_id)
+    ctx.add_member("bob")
 
-    shared_cluster.wait_for_context_sync(context_id, timeout=30)
-    assert bob.client.execute(context_id, "len") == 5
+    ctx.wait_for_sync()
+    assert ctx.call("bob", "len") == 5
+    assert ctx.call("bob", "get", {"key": "k4"}) == "4"
+
+
+def test_members_hold_namespace_identities(shared_cluster: Cluster, kv_app: Path) -> None:
+    ctx = shared_cluster.shared_context(kv_app)
+
+    identities = [node.client.identity() for node in ctx.members]
+
+    assert all(identity is not None for identity in identities)
+    assert len({identity.account_id for identity in identities if identity is not None}) == 2
 
 
 def test_nodes_see_each_other(shared_cluster: Cluster) -> None:

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator, Mapping
+import os
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, overload
+from typing import TYPE_CHECKING, Any, Protocol, overload
 
 from .client import NodeClient
 from .errors import NodeError
 from .process import ANSI, log_tail
-from .readiness import poll_interval, wait_for_mesh
+from .readiness import wait_for_mesh
+from .versions import MerodRelease
+
+if TYPE_CHECKING:
+    from .shared_context import SharedContext
 
 AUTH_MODES = (None, "embedded", "proxy")
 
@@ -58,14 +62,17 @@ class Node:
     runtime: NodeRuntime | None = field(default=None, repr=False)
     cluster: Cluster | None = field(default=None, repr=False, compare=False)
     stopped: bool = field(default=False, repr=False)
+    stopped_by: str | None = field(default=None, repr=False)  # the test that called stop()
 
     def __post_init__(self) -> None:
-        self.client.liveness = self.check_alive
+        self.client.liveness = self.explain_unreachable
 
     def stop(self) -> None:
         """Stop this node on purpose (a test of how the others cope): it then no longer counts as
         crashed. Its cluster's teardown still cleans up after it."""
         self.stopped = True
+        # "tests/test_x.py::test_y (call)": which test did it, for whoever calls the node later
+        self.stopped_by = os.environ.get("PYTEST_CURRENT_TEST", "").rsplit(" (", 1)[0] or None
         if self.runtime is not None:
             self.runtime.stop()
 
@@ -90,6 +97,13 @@ class Node:
         """None while the node runs (or when it is not ours to watch)."""
         return self.runtime.exit_code() if self.runtime is not None else None
 
+    def explain_unreachable(self) -> None:
+        """Why a request to the node failed, when we know: it was stopped on purpose, or died."""
+        if self.stopped:
+            by = f" by {self.stopped_by}" if self.stopped_by else ""
+            raise NodeError(self.name, f"this node was stopped on purpose (node.stop(){by}) and no longer answers")
+        self.check_alive()
+
     def check_alive(self) -> None:
         """Raise a NodeError (with exit code and log tail) if the node's process has exited,
         unless the node was stopped on purpose."""
@@ -104,11 +118,18 @@ class Node:
 
 class Cluster:
     def __init__(
-        self, cluster_id: str, nodes: list[Node], stopper: Callable[[], None], directory: Path | None = None
+        self,
+        cluster_id: str,
+        nodes: list[Node],
+        stopper: Callable[[], None],
+        directory: Path | None = None,
+        release: MerodRelease | None = None,
     ) -> None:
         self.id = cluster_id
         self.nodes = nodes
         self.directory = directory  # where the cluster's files live on this machine, if anywhere
+        # the merod the nodes run, for flows that depend on its release
+        self.release = release or MerodRelease.unknown("merod version not known")
         self._stopper = stopper
         self.stopped = False
         self.used_by_failed_test = False  # for --keep-nodes-on-failure
@@ -144,20 +165,38 @@ class Cluster:
         """Wait until every node sees at least `min_peers` (default: all others) peers."""
         wait_for_mesh(self.nodes, timeout=timeout, min_peers=min_peers)
 
+    def node(self, node: Node | str) -> Node:
+        """A node of this cluster, by name or as itself."""
+        if isinstance(node, Node):
+            if node.cluster is not self:
+                raise KeyError(f"{node.name} is not a node of cluster {self.id} ({', '.join(self.names)})")
+            return node
+        return self[node]
+
+    def shared_context(
+        self,
+        application: str | Path,
+        *,
+        nodes: Sequence[Node | str] | None = None,
+        initialization_params: bytes | Mapping[str, Any] | None = None,
+        timeout: float = 60.0,
+    ) -> SharedContext:
+        """A context of `application` (a .wasm file of yours) that every node (or those named) has
+        joined, with the application installed on each: the first node creates the namespace and
+        the context, every other one joins through an invitation."""
+        from .shared_context import share_context
+
+        members = [self.node(node) for node in (nodes if nodes is not None else self.nodes)]
+        return share_context(self, Path(application), members, initialization_params=initialization_params,
+                             timeout=timeout)
+
     def wait_for_context_sync(self, context_id: str, timeout: float = 30.0) -> str:
-        """Wait until every node reports the same state hash for the context; return it."""
-        deadline = time.monotonic() + timeout
-        attempt = 0
-        while True:
-            hashes = {node.name: node.client.context_state_hash(context_id) for node in self.nodes}
-            if len(set(hashes.values())) == 1 and None not in hashes.values():
-                return str(next(iter(hashes.values())))
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"context {context_id} did not converge within {timeout:g} s: {hashes}")
-            for node in self.nodes:
-                node.check_alive()
-            time.sleep(poll_interval(attempt))
-            attempt += 1
+        """Wait until every node has synced the context and they agree on its state; return the
+        state hash. A node that has not joined yet is waited for; on timeout the error names each
+        node's state."""
+        from .shared_context import wait_for_sync
+
+        return wait_for_sync(self.nodes, context_id, timeout=timeout)
 
     def check_alive(self) -> None:
         """Raise a NodeError for the first node of the cluster that has exited."""

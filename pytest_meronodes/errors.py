@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import requests
+
 from .redact import redact
 
 
@@ -57,6 +59,19 @@ class NodeAuthError(NodeError):
     """The node refused our credentials or token (never mistaken for '0 peers')."""
 
 
+class NodeRequestError(NodeError, requests.RequestException):
+    """A request to a node failed below HTTP. It is also the `requests` exception it replaces, so
+    code that catches those keeps working; its message names the node and the call, alone."""
+
+
+class NodeUnreachableError(NodeRequestError, requests.ConnectionError):
+    """The node refused or dropped the connection."""
+
+
+class NodeTimeoutError(NodeRequestError, requests.Timeout):
+    """The node did not answer in time."""
+
+
 class NodeApiError(NodeError):
     """An admin API call answered with an unexpected status."""
 
@@ -69,9 +84,21 @@ class NodeApiError(NodeError):
 class RpcError(MeronodesError):
     """A JSON-RPC call answered with an error envelope."""
 
-    def __init__(self, node: str, method: str, error: dict[str, Any]) -> None:
+    def __init__(self, node: str, method: str, error: dict[str, Any], *, hint: str = "") -> None:
         self.node = node
         self.method = method
         self.type = str(error.get("type"))
         self.data = error.get("data")
-        super().__init__(redact(f"node {node!r}: {method} failed with {self.type}: {self.data!r}"))
+        text = f"node {node!r}: {method} failed with {self.type}"
+        text += f": {self.data!r}" if "data" in error else ""
+        super().__init__(redact(text + (f"; {hint}" if hint else "")))
+
+
+class ContextNotReadyError(RpcError):
+    """The node is a member of the context but cannot run calls on it yet: merod answers
+    `Uninitialized` until the node's first sync (and `GroupKeyPending` until its group key
+    arrives). Not an application error: wait, and the same call succeeds."""
+
+
+class SyncTimeoutError(MeronodesError):
+    """A sync barrier ran out of time; the message names each member's state."""

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import requests
 
-from .errors import NodeAuthError, NodeError, NodeStartError
+from .errors import NodeAuthError, NodeError, NodeStartError, NodeTimeoutError, NodeUnreachableError
 
 if TYPE_CHECKING:
     from .cluster import Node
@@ -37,6 +37,10 @@ def wait_until_ready(node: Node, *, deadline: float, timeout: float, check_ready
                 if response.status_code == 200:
                     break
                 last = f"HTTP {response.status_code} {response.text[:100]}"
+            except NodeUnreachableError:
+                last = "no connection"  # nothing listens yet
+            except NodeTimeoutError:
+                last = "no answer in time"
             except requests.RequestException as error:
                 last = type(error).__name__
             except NodeAuthError:

@@ -58,10 +58,6 @@ class RemoteBackend:
                     f"({error.reason.removeprefix('auth gate: ')}); check --node-username and the password "
                     f"(MERONODES_NODE_PASSWORD, or --node-password)",
                 ) from None
-            try:
-                node.peer_id = str(node.client.identity().get("peerId") or "") or None
-            except Exception:  # the identity route differs between releases
-                node.peer_id = None
         wait_for_mesh(nodes, timeout=max(0.1, deadline - time.monotonic()))
         return Cluster(cluster_id, nodes, lambda: None)
 

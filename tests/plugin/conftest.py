@@ -12,11 +12,11 @@ from .support import RECORD_ENV, Inner, stop_processes_under
 
 @pytest.fixture
 def inner(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Iterator[Inner]:
-    """An inner pytest session: a clean environment (no MERONODES_* or simulator fault from the outer
+    """An inner pytest session: a clean environment (no MERONODES_* or simulator knob MEROD_SIM_* from the outer
     run), the `record` fixture in its conftest, and its own node base directory. Whatever still runs
     from that directory afterwards is stopped by PID (the tests assert that nothing does)."""
     for name in list(os.environ):
-        if name.startswith("MERONODES_") or name == "MEROD_SIM_FAULT":
+        if name.startswith(("MERONODES_", "MEROD_SIM_")):
             monkeypatch.delenv(name)
     session = Inner(pytester, pytester.path / "nodes", pytester.path / "records.jsonl")
     monkeypatch.setenv(RECORD_ENV, str(session.record_path))

@@ -63,9 +63,9 @@ def test_failed_test_report_carries_every_nodes_log_tail(inner: Inner) -> None:
         [
             "*_ test_fails_with_cluster _*",
             "*- meronodes: log of node1 (last 40 lines) -*",
-            "* INFO merod: Node started successfully",
+            "* INFO calimero_node::run: Node started successfully",
             "*- meronodes: log of node2 (last 40 lines) -*",
-            "* INFO merod: Node started successfully",
+            "* INFO calimero_node::run: Node started successfully",
             "*_ test_fails_with_marker _*",
             "*- meronodes: log of m1 (last 40 lines) -*",
             "*_ test_fails_with_session_cluster _*",

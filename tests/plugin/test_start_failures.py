@@ -87,7 +87,7 @@ def test_a_node_that_never_becomes_healthy(inner: Inner, monkeypatch: pytest.Mon
     result.stdout.fnmatch_lines(
         [
             "E *NodeStartError: node 'node1': /admin-api/health gate: not 200 within the startup timeout of 8 s "
-            "(last answer: ConnectionError)*",
+            "(last answer: no connection)*",
             "E *fake merod: starting, never serving",
         ]
     )

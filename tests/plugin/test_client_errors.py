@@ -1,0 +1,97 @@
+"""What a test sees when a call to a node fails: the node's own error, alone (no chain of transport
+exceptions), never a token (not even in `pytest -l`'s frame locals), and an auth error only when
+the client cannot recover from it."""
+
+from __future__ import annotations
+
+import re
+
+from .support import SIM, Inner
+
+
+def test_a_call_to_a_dead_node_shows_the_nodes_error_alone_and_no_token(inner: Inner) -> None:
+    inner.pytester.makepyfile(
+        """
+        import os
+        import signal
+
+        def test_dead(node_cluster):
+            cluster = node_cluster(count=1, auth="embedded")
+            node = cluster[0]
+            print("TOKEN-SIGNATURE", node.client.token.rsplit(".", 1)[1])
+            os.kill(node.runtime.pid, signal.SIGKILL)
+            node.runtime._popen.wait()
+            node.client.peers_count()
+        """
+    )
+    result = inner.run(SIM, "-l", "--tb=long", "-s")
+    result.assert_outcomes(failed=1)
+    output = result.stdout.str()
+    [signature] = re.findall(r"TOKEN-SIGNATURE (\S+)", output)
+    assert "NodeError: node 'node1': node exited (exit code -9)" in output
+    assert "--- last lines of node1's log ---" in output
+    assert "During handling of the above exception" not in output
+    assert "The above exception was the direct cause" not in output
+    assert "urllib3.exceptions" not in output
+    assert "MaxRetryError" not in output
+    assert "NewConnectionError" not in output
+    # the token is printed by the test itself once, and nowhere in the failure report
+    assert output.count(signature) == 1
+    assert "Bearer" not in output
+
+
+def test_a_node_stopped_on_purpose_says_so_and_by_which_test(inner: Inner) -> None:
+    inner.pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.fixture(scope="session")
+        def shared(node_cluster_factory):
+            return node_cluster_factory(count=2)
+
+        def test_a_stops_a_node(shared):
+            shared["node2"].stop()
+            assert shared["node1"].client.health() == {"status": "alive"}
+
+        def test_b_calls_it(shared):
+            shared["node2"].client.peers_count()
+        """
+    )
+    result = inner.run(SIM, "--tb=short")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines([
+        "*NodeError: node 'node2': this node was stopped on purpose "
+        "(node.stop() by test_a_node_stopped_on_purpose_says_so_and_by_which_test.py::test_a_stops_a_node) "
+        "and no longer answers*",
+    ])
+    assert "During handling of the above exception" not in result.stdout.str()
+
+
+def test_threads_sharing_a_client_across_token_expiries_see_no_auth_error(inner: Inner) -> None:
+    inner.pytester.makepyfile(
+        """
+        import time
+        from concurrent.futures import ThreadPoolExecutor
+
+        def test_threads(node_cluster):
+            # tokens live 1 s: the calls below span several expiries and refreshes
+            cluster = node_cluster(count=1, auth="embedded",
+                                   config={"server.embedded_auth.jwt.access_token_expiry": 1})
+            client = cluster[0].client
+            deadline = time.monotonic() + 4
+
+            def hammer(_):
+                calls = 0
+                while time.monotonic() < deadline:
+                    assert client.peers_count() == 0
+                    calls += 1
+                return calls
+
+            with ThreadPoolExecutor(max_workers=8) as pool:
+                calls = sum(pool.map(hammer, range(8)))
+            assert calls > 200, calls
+            assert client._generation > 2, "the token was never renewed: the test proves nothing"
+        """
+    )
+    result = inner.run(SIM)
+    result.assert_outcomes(passed=1)
