@@ -1,22 +1,30 @@
 """Nodes in Docker containers, driven with docker-py. Every container, network and volume is
-labelled with its run, owner process, cluster and node; ports are published on 127.0.0.1 only."""
+labelled with its run, owner process, cluster and node; ports are published on 127.0.0.1 only.
+
+Containers run the image as the real merod image is laid out: its ENTRYPOINT (`merod`), its user
+(uid 10001), the node home in /data. merod's swarm cannot dial DNS names, so each cluster gets a
+network on a subnet the plugin takes from Docker's own pool, every node a fixed address on it,
+and bootstrap peers are `/ip4/<address>/tcp/2428/p2p/<peer id>`, known before the first start."""
 
 from __future__ import annotations
 
 import contextlib
 import io
+import ipaddress
+import os
 import secrets
 import shutil
 import tarfile
 import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import docker
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from docker.models.containers import Container
+from docker.types import IPAMConfig, IPAMPool
 
 from .. import docker_labels
 from ..client import Credentials, NodeClient
@@ -28,9 +36,10 @@ from ..ownership import current_owner
 from ..parallel import run_parallel
 from ..readiness import init_timeout_error, start_gates
 from ..runs import current_run
+from ..versions import Feature, MerodRelease
 from .proxy import SIMULATOR_TITLE, ProxyStack
 
-HOME = "/app/data"
+HOME = "/data"  # the real image's CALIMERO_HOME, WORKDIR and VOLUME
 SERVER_PORT = 2528
 SWARM_PORT = 2428
 ADMIN_USER = "meronodes-admin"
@@ -38,8 +47,17 @@ PASSWORD_FILE = ".meronodes-admin-password"  # noqa: S105 - a file name, not a p
 STOP_GRACE = 5
 
 
-def tar_of(name: str, data: bytes, mode: int = 0o600) -> bytes:
-    """A tar holding one file (and its parent directories), for put_archive."""
+@dataclass(frozen=True)
+class FileOwner:
+    """Who files we put into a container belong to: the user merod runs as there."""
+
+    uid: int = 0
+    gid: int = 0
+
+
+def tar_of(name: str, data: bytes, mode: int = 0o600, owner: FileOwner = FileOwner()) -> bytes:
+    """A tar holding one file (and its parent directories), for put_archive, which keeps the
+    owner the tar names: merod runs unprivileged and must be able to read what we put."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as archive:
         parts = name.split("/")[:-1]
@@ -47,31 +65,63 @@ def tar_of(name: str, data: bytes, mode: int = 0o600) -> bytes:
             directory = tarfile.TarInfo("/".join(parts[:depth]))
             directory.type = tarfile.DIRTYPE
             directory.mode = 0o755
+            directory.uid, directory.gid = owner.uid, owner.gid
             archive.addfile(directory)
         info = tarfile.TarInfo(name)
         info.size = len(data)
         info.mode = mode
+        info.uid, info.gid = owner.uid, owner.gid
         info.mtime = int(time.time())
         archive.addfile(info, io.BytesIO(data))
     return buffer.getvalue()
 
 
-def untar_single(stream: Any) -> bytes:
+def untar_single(stream: Any) -> tuple[bytes, tarfile.TarInfo]:
+    """The one file of a get_archive stream, and its tar header (owner, mode)."""
     raw = b"".join(stream)
     with tarfile.open(fileobj=io.BytesIO(raw)) as archive:
         member = archive.next()
         handle = archive.extractfile(member) if member is not None else None
-        if handle is None:
+        if handle is None or member is None:
             raise ValueError("empty archive")
-        return handle.read()
+        return handle.read(), member
+
+
+def passwd_entry(passwd: str, user: str) -> tuple[int, int] | None:
+    """(uid, gid) of a user, by name or uid, in an /etc/passwd text."""
+    for line in passwd.splitlines():
+        fields = line.split(":")
+        if len(fields) >= 4 and user in (fields[0], fields[2]) and fields[2].isdigit() and fields[3].isdigit():
+            return int(fields[2]), int(fields[3])
+    return None
+
+
+def group_id(group: str, groups: str) -> int | None:
+    """The gid of a group, by name or number, in an /etc/group text."""
+    if group.isdigit():
+        return int(group)
+    for line in groups.splitlines():
+        fields = line.split(":")
+        if len(fields) >= 3 and fields[0] == group and fields[2].isdigit():
+            return int(fields[2])
+    return None
+
+
+@dataclass(frozen=True)
+class ImageFacts:
+    """What the backend needs to know of the merod image, read once per session."""
+
+    owner: FileOwner  # the image's USER, numerically
+    release: MerodRelease
 
 
 class ContainerRuntime:
     """Liveness and logs of a node container; both are kept in memory when it is removed."""
 
-    def __init__(self, container: Container, node_dir: str) -> None:
+    def __init__(self, container: Container, node_dir: str, owner: FileOwner) -> None:
         self.container = container
         self.node_dir = node_dir  # inside the container
+        self.owner = owner
         self._final_logs: str | None = None
         self._final_state: dict[str, Any] | None = None
         self._lock = threading.Lock()
@@ -108,10 +158,12 @@ class ContainerRuntime:
             self.container.stop(timeout=STOP_GRACE)
 
     def upload(self, local_path: Path) -> str:
-        """Copy a file into the node's home (its volume), where the node can read it."""
-        member = f"uploads/{local_path.name}"
-        self.container.put_archive(self.node_dir, tar_of(member, local_path.read_bytes(), mode=0o644))
-        return f"{self.node_dir}/{member}"
+        """Copy a file into the node's home volume, where the node can read it, at the same path
+        in every container: merod's application id depends on the path it installs from, and the
+        nodes of a namespace must agree on it."""
+        member = f"meronodes-uploads/{local_path.name}"
+        self.container.put_archive(HOME, tar_of(member, local_path.read_bytes(), 0o644, self.owner))
+        return f"{HOME}/{member}"
 
     def capture(self) -> None:
         """Save exit state and logs before the container is removed."""
@@ -126,8 +178,11 @@ class DockerNodePlan:
     name: str
     container_name: str
     volume: str
+    address: str  # fixed, on the cluster network: what the other nodes dial
+    owner: FileOwner
     peer_id: str = ""
     config: dict[str, Any] = field(default_factory=dict)
+    config_header: tarfile.TarInfo | None = None  # init's config.toml: owner and mode to keep
     container: Container | None = None
     runtime: ContainerRuntime | None = None
     bind_dir: Path | None = None  # the node's home on the host, with --docker-home=bind
@@ -137,8 +192,17 @@ class DockerNodePlan:
         return {source: {"bind": HOME, "mode": "rw"}}
 
     @property
+    def node_dir(self) -> str:
+        return f"{HOME}/{self.name}"
+
+    @property
+    def user(self) -> str:
+        return f"{self.owner.uid}:{self.owner.gid}"
+
+    @property
     def multiaddr(self) -> str:
-        return f"/dns4/{self.container_name}/tcp/{SWARM_PORT}/p2p/{self.peer_id}"
+        # an IP address: merod's swarm has no DNS transport and never dials a /dns4 name
+        return f"/ip4/{self.address}/tcp/{SWARM_PORT}/p2p/{self.peer_id}"
 
 
 @dataclass
@@ -149,6 +213,17 @@ class DockerCluster:
     network: Any = None
     plans: list[DockerNodePlan] = field(default_factory=list)
     proxy: ProxyStack | None = None
+
+
+def node_addresses(subnet: str, count: int) -> tuple[list[str], str]:
+    """Fixed addresses for `count` nodes from the lower half of the subnet (after the gateway),
+    and the upper half, left to Docker for everything else on the network (Traefik, auth)."""
+    network = ipaddress.ip_network(subnet)
+    lower, upper = network.subnets(prefixlen_diff=1)
+    hosts = [str(lower.network_address + offset) for offset in range(2, 2 + count)]
+    if count > lower.num_addresses - 3:
+        raise ConfigurationError(f"a cluster of {count} nodes does not fit Docker's network {subnet}")
+    return hosts, str(upper)
 
 
 def describe_image(image: str) -> str:
@@ -182,6 +257,7 @@ class DockerBackend:
             ) from None
         self._images_checked: set[str] = set()
         self._image_lock = threading.Lock()
+        self._facts: dict[str, ImageFacts] = {}
 
     # -- images ---------------------------------------------------------------------------------
     def ensure_image(self, image: str, option: str) -> None:
@@ -209,12 +285,94 @@ class DockerBackend:
         labels = self.client.images.get(image).labels or {}
         return str(labels.get("org.opencontainers.image.title", ""))
 
+    def image_facts(self, image: str) -> ImageFacts:
+        """The image's user (numeric: files we put must be its) and merod release, read once."""
+        with self._image_lock:
+            if image not in self._facts:
+                self._facts[image] = self._read_image_facts(image)
+            return self._facts[image]
+
+    def _read_image_facts(self, image: str) -> ImageFacts:
+        config = self.client.images.get(image).attrs.get("Config") or {}
+        entrypoint = [str(part) for part in config.get("Entrypoint") or []]
+        if not any(PurePosixPath(part).name == "merod" for part in entrypoint):
+            raise ConfigurationError(
+                f"Docker image {image} has ENTRYPOINT {entrypoint or 'none'}; pytest-meronodes runs merod through "
+                f"the image's ENTRYPOINT, as ghcr.io/calimero-network/merod is built (ENTRYPOINT [\"merod\"]): "
+                f"build yours the same way, or set --merod-image to such an image"
+            )
+        probe = self.client.containers.create(image, command=["--version"], network_mode="none",
+                                              labels=docker_labels.labels(current_owner(), "image-probe", "probe"))
+        try:
+            owner = self._owner_in(probe, str(config.get("User") or ""))
+            probe.start()
+            probe.wait(timeout=60)
+            output = bytes(probe.logs()).decode("utf-8", errors="replace").strip()
+        finally:
+            _remove_container(probe)
+        first_line = (output.splitlines() or [""])[0]
+        if not first_line.startswith("merod"):
+            raise ConfigurationError(
+                f"Docker image {image}: `merod --version` printed {first_line!r}, not a merod version; "
+                f"set --merod-image to a merod image\n--- what it printed ---\n{output[-2000:]}"
+            )
+        return ImageFacts(owner, MerodRelease.from_version_text(first_line))
+
+    @staticmethod
+    def _owner_in(container: Container, user: str) -> FileOwner:
+        """USER as numbers: a name is looked up in the image's /etc/passwd and /etc/group."""
+        name, _, group = user.partition(":")
+        if not name:
+            return FileOwner()
+
+        def read(path: str) -> str:
+            try:
+                stream, _ = container.get_archive(path)
+                return untar_single(stream)[0].decode("utf-8", errors="replace")
+            except (NotFound, APIError, ValueError):
+                return ""
+
+        entry = passwd_entry(read("/etc/passwd"), name) if not (name.isdigit() and group.isdigit()) else None
+        uid = int(name) if name.isdigit() else (entry[0] if entry else None)
+        gid = group_id(group, read("/etc/group")) if group else (entry[1] if entry else 0)
+        if uid is None or gid is None:
+            raise ConfigurationError(f"the image's USER {user!r} is not in its /etc/passwd")
+        return FileOwner(uid, gid)
+
+    def _create_network(self, name: str, cluster_id: str, count: int) -> tuple[Any, list[str]]:
+        """A bridge network on a subnet Docker itself offers as free (taken from a throwaway
+        network), so nodes can have fixed addresses. A concurrent session may take the same
+        subnet first: then try another."""
+        labels = self._labels(cluster_id, "network")
+        for _ in range(5):
+            probe = self.client.networks.create(f"{name}-probe", driver="bridge", labels=labels)
+            try:
+                probe.reload()
+                pools = [pool for pool in probe.attrs["IPAM"]["Config"] if ":" not in pool.get("Subnet", ":")]
+            finally:
+                with contextlib.suppress(NotFound, APIError):
+                    probe.remove()
+            subnet, gateway = pools[0]["Subnet"], pools[0].get("Gateway")
+            addresses, dynamic = node_addresses(subnet, count)
+            ipam = IPAMConfig(pool_configs=[IPAMPool(subnet=subnet, iprange=dynamic, gateway=gateway)])
+            try:
+                network = self.client.networks.create(name, driver="bridge", ipam=ipam, labels=labels)
+            except APIError as error:
+                if "overlap" in str(error).lower():
+                    continue
+                raise
+            return network, addresses
+        raise NodeStartError(name, "could not get a free subnet from Docker for the cluster network (5 tries)")
+
     # -- start ----------------------------------------------------------------------------------
     def _labels(self, cluster_id: str, role: str, node: str | None = None) -> dict[str, str]:
         return docker_labels.labels(current_owner(), cluster_id, role, node)
 
     def start_cluster(self, spec: ClusterSpec, cluster_id: str) -> Cluster:
         self.ensure_image(self.config.merod_image, "--merod-image")
+        facts = self.image_facts(self.config.merod_image)
+        if spec.auth == "embedded":
+            facts.release.require(Feature.EMBEDDED_AUTH, 'auth="embedded"')
         deadline = time.monotonic() + self.config.startup_timeout
         cluster_dir = self.base_dir / cluster_id
         cluster_dir.mkdir(parents=True, exist_ok=False)
@@ -222,14 +380,14 @@ class DockerBackend:
         owned = DockerCluster(cluster_dir)
         prefix = f"meronodes-{cluster_id}"
         try:
-            owned.network = self.client.networks.create(
-                f"{prefix}-net", driver="bridge", labels=self._labels(cluster_id, "network")
-            )
+            owned.network, addresses = self._create_network(f"{prefix}-net", cluster_id, spec.count)
             bind = self.config.docker_home == "bind"
+            # bind-mounted homes belong to whoever runs pytest, so the node runs as them there
+            owner = FileOwner(os.getuid(), os.getgid()) if bind else facts.owner
             owned.plans = [
-                DockerNodePlan(name, f"{prefix}-{name}", f"{prefix}-{name}-home",
+                DockerNodePlan(name, f"{prefix}-{name}", f"{prefix}-{name}-home", address, owner,
                                bind_dir=cluster_dir / f"{name}-home" if bind else None)
-                for name in spec.names
+                for name, address in zip(spec.names, addresses)
             ]
             credentials = Credentials(ADMIN_USER, secrets.token_urlsafe(18)) if spec.auth else None
             if spec.auth == "proxy":
@@ -244,12 +402,13 @@ class DockerBackend:
             nodes = [self._node(plan, credentials, owned) for plan in owned.plans]
             if owned.proxy is not None:
                 owned.proxy.wait_routes(nodes, deadline)
-            start_gates(nodes, deadline=deadline, timeout=self.config.startup_timeout, check_ready=True,
-                        auth=credentials is not None)
+            start_gates(nodes, deadline=deadline, timeout=self.config.startup_timeout,
+                        check_ready=facts.release.has(Feature.READY_ENDPOINT), auth=credentials is not None)
         except BaseException:
             self._teardown(owned)
             raise
-        return Cluster(cluster_id, nodes, lambda: self._teardown(owned), directory=cluster_dir)
+        return Cluster(cluster_id, nodes, lambda: self._teardown(owned), directory=cluster_dir,
+                       release=facts.release)
 
     def _init(
         self,
@@ -263,8 +422,9 @@ class DockerBackend:
             plan.bind_dir.mkdir(mode=0o700)
         else:
             self.client.volumes.create(plan.volume, labels=self._labels(cluster_id, "home", plan.name))
+        # the image's ENTRYPOINT is merod: these are its arguments
         command = [
-            "merod", "--home", HOME, "--node", plan.name, "init",
+            "--home", HOME, "--node", plan.name, "init",
             "--server-host", "0.0.0.0", "--server-port", str(SERVER_PORT),
             "--swarm-host", "0.0.0.0", "--swarm-port", str(SWARM_PORT),
         ]
@@ -274,16 +434,16 @@ class DockerBackend:
         init = self.client.containers.create(
             self.config.merod_image,
             command=command,
-            entrypoint="",
             name=f"{plan.container_name}-init",
-            user="root",  # as merobox does: the files we put into the home are root's
+            user=plan.user,
             volumes=plan.mounts(),
             labels=self._labels(cluster_id, "init", plan.name),
             network_mode="none",
         )
         try:
             if spec.auth == "embedded" and credentials is not None:
-                init.put_archive("/", tar_of(PASSWORD_FILE, credentials.password.encode()))
+                # readable by merod's user alone; never in the environment or argv
+                init.put_archive("/", tar_of(PASSWORD_FILE, credentials.password.encode(), 0o400, plan.owner))
             init.start()
             try:
                 result = init.wait(timeout=max(1.0, deadline - time.monotonic()))
@@ -293,11 +453,11 @@ class DockerBackend:
             code = int(result.get("StatusCode", -1))
             if code != 0:
                 raise NodeStartError(plan.name, "merod init failed", exit_code=code, log_tail=output[-4000:])
-            stream, _ = init.get_archive(f"{HOME}/{plan.name}/config.toml")
-            text = untar_single(stream).decode("utf-8")
+            stream, _ = init.get_archive(f"{plan.node_dir}/config.toml")
+            data, plan.config_header = untar_single(stream)
         finally:
             init.remove(force=True)
-        plan.config = parse_toml(text)
+        plan.config = parse_toml(data.decode("utf-8"))
         plan.peer_id = str(plan.config["identity"]["peer_id"])
 
     def _configure(
@@ -317,24 +477,28 @@ class DockerBackend:
         labels = self._labels(cluster_id, "node", plan.name)
         if owned.proxy is not None:
             labels.update(owned.proxy.node_labels(plan.name, plan.container_name))
+        network = owned.network.name
         container = self.client.containers.create(
             self.config.merod_image,
-            command=["merod", "--home", HOME, "--node", plan.name, "run"],
-            entrypoint="",
+            command=["--home", HOME, "--node", plan.name, "run"],
             name=plan.container_name,
             hostname=plan.name,
-            user="root",
+            user=plan.user,
             environment={"RUST_LOG": spec.log_level, "RUST_BACKTRACE": "1"},
             volumes=plan.mounts(),
             labels=labels,
-            network=owned.network.name,
+            network=network,
+            networking_config={network: self.client.api.create_endpoint_config(ipv4_address=plan.address)},
             # loopback only, on an ephemeral host port that Docker picks (None; the stubs lack it)
             ports={f"{SERVER_PORT}/tcp": ("127.0.0.1", None)},  # type: ignore[dict-item]
             **extra,
         )
         plan.container = container
-        plan.runtime = ContainerRuntime(container, f"{HOME}/{plan.name}")
-        container.put_archive(f"{HOME}/{plan.name}", tar_of("config.toml", dump_toml(plan.config)))
+        plan.runtime = ContainerRuntime(container, plan.node_dir, plan.owner)
+        header = plan.config_header
+        owner = FileOwner(header.uid, header.gid) if header is not None else plan.owner
+        mode = header.mode if header is not None else 0o600
+        container.put_archive(plan.node_dir, tar_of("config.toml", dump_toml(plan.config), mode, owner))
         container.start()
 
     def _node(self, plan: DockerNodePlan, credentials: Credentials | None, owned: DockerCluster) -> Node:
@@ -393,7 +557,7 @@ class DockerBackend:
             current_run().remove_cluster(owned.cluster_dir.name)
 
     def keep_instructions(self, cluster: Cluster) -> str:
-        lines = [f"cluster {cluster.id} left running (Docker):"]
+        lines = [f"cluster {cluster.id} left running (Docker; files in {cluster.directory}):"]
         for node in cluster:
             container = getattr(node.runtime, "container", None)
             logs = f"docker logs {container.name}" if container is not None else ""
