@@ -19,6 +19,7 @@ from .merod_program import resolve
 from .options import GROUP, OPTIONS
 from .reaper import docker_client_if_any, live_docker_clusters, reap_docker, reap_local
 from .redact import redact
+from .state_dir import clusters_dir
 
 _SETTINGS = pytest.StashKey[MeronodesConfig]()
 _KEPT = pytest.StashKey[list[str]]()
@@ -95,6 +96,17 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         return [f"meronodes: backend={settings.backend}, merod unavailable: {error}"]
 
 
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A `nodes` marker on a test that never asks for `cluster` would start nothing, silently. (A
+    marker on a class or module may cover tests that do not use it: only the test's own counts.)"""
+    own = getattr(item, "own_markers", [])
+    if any(marker.name == "nodes" for marker in own) and "cluster" not in getattr(item, "fixturenames", ()):
+        raise ConfigurationError(
+            f"{item.nodeid}: the nodes marker describes the cluster of the `cluster` fixture, which this test "
+            f"does not use; add a `cluster` argument, or call node_cluster(...) instead of the marker"
+        )
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, None]:
     outcome = yield
@@ -168,9 +180,11 @@ def meronodes_config(pytestconfig: pytest.Config) -> MeronodesConfig:
 
 
 @pytest.fixture(scope="session")
-def meronodes_backend(meronodes_config: MeronodesConfig, tmp_path_factory: pytest.TempPathFactory) -> Backend:
-    """The backend that starts this session's clusters."""
-    base_dir = meronodes_config.base_dir or tmp_path_factory.mktemp("meronodes", numbered=True)
+def meronodes_backend(meronodes_config: MeronodesConfig) -> Backend:
+    """The backend that starts this session's clusters. Their files go to this user's private
+    directory of the plugin, which nothing rotates (pytest's basetemp is: a kept cluster would
+    lose its logs and tokens three sessions later), unless --node-base-dir says otherwise."""
+    base_dir = meronodes_config.base_dir or clusters_dir()
     base_dir.mkdir(parents=True, exist_ok=True)
     return create_backend(meronodes_config, base_dir)
 
