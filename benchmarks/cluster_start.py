@@ -91,10 +91,10 @@ def docker_bare(client: object) -> float:
     started = time.perf_counter()
     volume = client.volumes.create()
     try:
-        home = {volume.name: {"bind": "/app/data", "mode": "rw"}}
-        client.containers.run(SIM_IMAGE, ["--home", "/app/data", "--node", "bare", "init", "--server-host",
+        home = {volume.name: {"bind": "/data", "mode": "rw"}}
+        client.containers.run(SIM_IMAGE, ["--home", "/data", "--node", "bare", "init", "--server-host",
                                           "0.0.0.0"], volumes=home, remove=True)
-        node = client.containers.run(SIM_IMAGE, ["--home", "/app/data", "--node", "bare", "run"], volumes=home,
+        node = client.containers.run(SIM_IMAGE, ["--home", "/data", "--node", "bare", "run"], volumes=home,
                                      ports={"2528/tcp": ("127.0.0.1", None)}, detach=True)  # type: ignore[call-overload]
         try:
             node.reload()
