@@ -39,7 +39,7 @@ from .records import (
     NodeIdentity,
     SyncStatus,
 )
-from .redact import register
+from .redact import SecretBody, register
 
 REQUEST_TIMEOUT = 30.0
 # merod waits up to 30 s for a context's namespace to reach it before it answers a join, and a
@@ -199,14 +199,14 @@ class NodeClient(requests.Session):
 
     def _obtain_token(self) -> None:
         assert self.credentials is not None
-        body = {
+        body = SecretBody({
             "auth_method": "user_password",
             "public_key": self.credentials.username,
             "client_name": self._client_name(),
             "timestamp": int(time.time()),
             "permissions": ["admin"],
             "provider_data": {"username": self.credentials.username, "password": self.credentials.password},
-        }
+        })
         response = self.post(f"{self.auth_path}/token", json=body)
         if response.status_code != 200:
             raise NodeAuthError(
@@ -223,7 +223,7 @@ class NodeClient(requests.Session):
             if refused.headers.get("X-Auth-Error") == "token_expired" and self._refresh_token is not None:
                 response = self.post(
                     f"{self.auth_path}/refresh",
-                    json={"access_token": used._token, "refresh_token": self._refresh_token},
+                    json=SecretBody(access_token=used._token, refresh_token=self._refresh_token),
                 )
                 if response.status_code == 200:
                     self._install(response.json()["data"])

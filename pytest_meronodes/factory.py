@@ -17,6 +17,7 @@ from .config import MeronodesConfig
 from .errors import ConfigurationError, MeronodesError
 from .node_config import check_override_syntax, check_user_config, read_toml
 from .ownership import current_owner
+from .redact import SecretText
 from .runs import current_run
 
 ARGUMENTS = ("count", "auth", "config", "config_path", "log_level", "names")
@@ -128,13 +129,13 @@ def access_instructions(cluster: Cluster) -> str:
         if node.client.credentials is None or directory is None:
             continue
         try:
-            token = node.client.token
+            token = SecretText(f"{node.client.token}\n")  # hidden from tracebacks' locals
         except MeronodesError:
             continue
         token_file = directory / f"{node.name}.token"
         fd = os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as handle:
-            handle.write(f"{token}\n")
+            handle.write(token)
         host = node.client.headers.get("Host")
         host_arg = f" -H 'Host: {host}'" if isinstance(host, str) else ""
         lines.append(

@@ -25,3 +25,20 @@ def redact(text: str) -> str:
     for secret in known:
         text = text.replace(secret, "<redacted>")
     return text
+
+
+class SecretText(str):
+    """A string holding a secret (a password on its way to merod's stdin, a token on its way to a
+    file). It is the string for every use, but its repr, which `pytest -l` prints for the locals of
+    every frame of a traceback, hides it."""
+
+    def __repr__(self) -> str:
+        return "'<redacted>'"
+
+
+class SecretBody(dict):  # type: ignore[type-arg]
+    """A request body that carries a secret (credentials, tokens): sent as JSON like any dict, shown
+    as `<request body with secrets>` in tracebacks and frame locals."""
+
+    def __repr__(self) -> str:
+        return f"<request body with secrets: {', '.join(map(str, self))}>"

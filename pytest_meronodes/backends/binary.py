@@ -20,6 +20,7 @@ from ..parallel import run_parallel
 from ..ports import PortRegistry
 from ..process import NodeProcess
 from ..readiness import init_timeout_error, start_gates
+from ..redact import SecretText
 from ..runs import current_run, process_marker
 from ..versions import Feature, MerodRelease
 from .native_proxy import NativeProxy
@@ -145,7 +146,7 @@ class BinaryBackend:
         if spec.auth == "embedded" and credentials is not None:
             # the password travels on stdin: never in argv, the environment or a file
             args += ["--auth-mode", "embedded", "--admin-user", credentials.username, "--admin-password-stdin"]
-            stdin = credentials.password + "\n"
+            stdin = SecretText(credentials.password + "\n")  # hidden from tracebacks' locals
         try:
             completed = subprocess.run(
                 self._merod(plan, *args), input=stdin, capture_output=True, text=True,

@@ -35,6 +35,7 @@ from ..node_config import compose, dump_toml, parse_toml
 from ..ownership import current_owner
 from ..parallel import run_parallel
 from ..readiness import init_timeout_error, start_gates
+from ..redact import redact
 from ..runs import current_run
 from ..versions import Feature, MerodRelease
 from .proxy import SIMULATOR_TITLE, ProxyStack
@@ -443,7 +444,7 @@ class DockerBackend:
         try:
             if spec.auth == "embedded" and credentials is not None:
                 # readable by merod's user alone; never in the environment or argv
-                init.put_archive("/", tar_of(PASSWORD_FILE, credentials.password.encode(), 0o400, plan.owner))
+                self._put_password(init, credentials, plan)
             init.start()
             try:
                 result = init.wait(timeout=max(1.0, deadline - time.monotonic()))
@@ -459,6 +460,18 @@ class DockerBackend:
             init.remove(force=True)
         plan.config = parse_toml(data.decode("utf-8"))
         plan.peer_id = str(plan.config["identity"]["peer_id"])
+
+    @staticmethod
+    def _put_password(container: Container, credentials: Credentials, plan: DockerNodePlan) -> None:
+        """The admin password as a file readable by merod's user alone. A failure is reported
+        without docker-py's frames, whose locals would show the archive and the password in it."""
+        failure = ""
+        try:
+            container.put_archive("/", tar_of(PASSWORD_FILE, credentials.password.encode(), 0o400, plan.owner))
+        except DockerException as error:
+            failure = redact(str(error))
+        if failure:
+            raise NodeStartError(plan.name, f"could not give merod init its admin password file: {failure}")
 
     def _configure(
         self, plan: DockerNodePlan, plans: list[DockerNodePlan], spec: ClusterSpec, namespace: str,

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import re
 
-from .support import SIM, Inner
+import pytest
+
+from .support import SIM, Inner, fake_merod
 
 
 def test_a_call_to_a_dead_node_shows_the_nodes_error_alone_and_no_token(inner: Inner) -> None:
@@ -95,3 +97,58 @@ def test_threads_sharing_a_client_across_token_expiries_see_no_auth_error(inner:
     )
     result = inner.run(SIM)
     result.assert_outcomes(passed=1)
+
+
+def test_no_password_in_frame_locals_when_merod_init_fails_under_embedded_auth(
+    inner: Inner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen = inner.pytester.path / "password-seen-by-init"
+    merod = fake_merod(inner.pytester.path / "merod", "open(os.environ['SEEN'], 'w').write(sys.stdin.read())\n"
+                       "sys.exit(1)", instead_of="init")
+    monkeypatch.setenv("SEEN", str(seen))
+    inner.pytester.makepyfile("def test_init_fails(node_cluster):\n    node_cluster(count=1, auth='embedded')\n")
+    result = inner.run(f"--merod-binary={merod}", "-l", "-vv", "--tb=long")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*NodeStartError: node 'node1': merod init failed (exit code 1)*"])
+    password = seen.read_text().strip()
+    assert len(password) >= 16
+    assert password not in result.stdout.str()
+    inner.assert_nothing_left()
+
+
+def test_no_password_in_frame_locals_when_a_login_is_refused(inner: Inner, monkeypatch: pytest.MonkeyPatch) -> None:
+    # from the environment, as a remote password comes: a literal would show in the quoted source
+    monkeypatch.setenv("REMOTE_PASSWORD", "correct-horse-battery-staple")
+    inner.pytester.makepyfile(
+        """
+        import os
+        import threading
+        from http.server import BaseHTTPRequestHandler, HTTPServer
+
+        from pytest_meronodes import Credentials, NodeClient
+
+        class Busy(BaseHTTPRequestHandler):
+            def do_POST(self):  # every login: too many requests
+                self.rfile.read(int(self.headers["Content-Length"]))
+                self.send_response(429)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        def test_login(tmp_path):
+            server = HTTPServer(("127.0.0.1", 0), Busy)
+            threading.Thread(target=server.serve_forever, daemon=True).start()
+            client = NodeClient("remote1", f"http://127.0.0.1:{server.server_port}",
+                                Credentials("admin", os.environ["REMOTE_PASSWORD"]))
+            try:
+                client.peers_count()
+            finally:
+                server.shutdown()
+        """
+    )
+    result = inner.run("-l", "-vv", "--tb=long")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*NodeAuthError: node 'remote1': could not obtain a token: HTTP 429*"])
+    assert "correct-horse-battery-staple" not in result.stdout.str()
