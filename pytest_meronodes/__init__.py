@@ -20,6 +20,7 @@ _EXPORTS = {
     "NodeApiError": "errors",
     "NodeAuthError": "errors",
     "NodeError": "errors",
+    "NodeGoneError": "errors",
     "NodeRequestError": "errors",
     "NodeStartError": "errors",
     "NodeTimeoutError": "errors",

@@ -8,6 +8,7 @@ from .errors import MeronodesError as MeronodesError
 from .errors import NodeApiError as NodeApiError
 from .errors import NodeAuthError as NodeAuthError
 from .errors import NodeError as NodeError
+from .errors import NodeGoneError as NodeGoneError
 from .errors import NodeRequestError as NodeRequestError
 from .errors import NodeStartError as NodeStartError
 from .errors import NodeTimeoutError as NodeTimeoutError

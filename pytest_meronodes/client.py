@@ -105,9 +105,8 @@ class NodeClient(requests.Session):
         self._refresh_token: str | None = None
         self._generation = 0
         self._token_lock = threading.Lock()
-        # set by the Node: raises a NodeError (name, exit code, log tail) when the node has died
-        # or was stopped on purpose
-        self.liveness: Callable[[], None] | None = None
+        # set by the Node: why it cannot answer (exited, with code and log, or stopped on purpose)
+        self.liveness: Callable[[], NodeError | None] | None = None
 
     def __repr__(self) -> str:
         return f"NodeClient({self.name!r}, {self.base_url!r})"
@@ -129,8 +128,9 @@ class NodeClient(requests.Session):
     def _transport_failure(self, method: str, url: str, kind: str, cause: str, timeout: object) -> NodeError:
         """What a failed request means: a node that died or was stopped says so (name, exit code,
         log tail); otherwise the call, and how it failed, in one line."""
-        if self.liveness is not None:
-            self.liveness()  # raises the node's own error when it died or was stopped
+        gone = self.liveness() if self.liveness is not None else None
+        if gone is not None:
+            return gone  # the node's own error: it died, or a test stopped it
         path = urlsplit(url).path or url
         if kind == "timeout":
             return NodeTimeoutError(self.name, f"{method} {path}: no answer within {timeout} s")
@@ -327,7 +327,7 @@ class NodeClient(requests.Session):
             pass
         else:
             return JoinedContext.from_api(self._data(response, "join context"))
-        raise NodeError(
+        raise NodeTimeoutError(
             self.name,
             f"join context {context_id}: no answer within {timeout:g} s. merod answers a context join only "
             f"once this node is a member of the context's namespace: join_namespace(namespace_id, invitation) "

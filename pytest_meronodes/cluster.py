@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, overload
 
 from .client import NodeClient
-from .errors import NodeError
+from .errors import NodeError, NodeGoneError
 from .process import ANSI, log_tail
 from .readiness import wait_for_mesh
 from .versions import MerodRelease
@@ -65,7 +65,7 @@ class Node:
     stopped_by: str | None = field(default=None, repr=False)  # the test that called stop()
 
     def __post_init__(self) -> None:
-        self.client.liveness = self.explain_unreachable
+        self.client.liveness = self.gone
 
     def stop(self) -> None:
         """Stop this node on purpose (a test of how the others cope): it then no longer counts as
@@ -97,23 +97,26 @@ class Node:
         """None while the node runs (or when it is not ours to watch)."""
         return self.runtime.exit_code() if self.runtime is not None else None
 
-    def explain_unreachable(self) -> None:
-        """Why a request to the node failed, when we know: it was stopped on purpose, or died."""
+    def gone(self) -> NodeGoneError | None:
+        """Why the node cannot answer, if its process exited or it was stopped on purpose."""
         if self.stopped:
             by = f" by {self.stopped_by}" if self.stopped_by else ""
-            raise NodeError(self.name, f"this node was stopped on purpose (node.stop(){by}) and no longer answers")
-        self.check_alive()
+            return NodeGoneError(self.name, f"this node was stopped on purpose (node.stop(){by}) and no longer answers")
+        code = self.exit_code()
+        if code is None:
+            return None
+        oom = getattr(self.runtime, "oom_killed", lambda: False)()
+        reason = "node exited (killed: out of memory)" if oom else "node exited"
+        return NodeGoneError(self.name, reason, exit_code=code, log_tail=self.log_tail())
 
     def check_alive(self) -> None:
         """Raise a NodeError (with exit code and log tail) if the node's process has exited,
         unless the node was stopped on purpose."""
         if self.stopped:
             return
-        code = self.exit_code()
-        if code is not None:
-            oom = getattr(self.runtime, "oom_killed", lambda: False)()
-            reason = "node exited (killed: out of memory)" if oom else "node exited"
-            raise NodeError(self.name, reason, exit_code=code, log_tail=self.log_tail())
+        gone = self.gone()
+        if gone is not None:
+            raise NodeError(gone.node, gone.reason, exit_code=gone.exit_code, log_tail=gone.log_tail)
 
 
 class Cluster:
@@ -184,8 +187,11 @@ class Cluster:
         """A context of `application` (a .wasm file of yours) that every node (or those named) has
         joined, with the application installed on each: the first node creates the namespace and
         the context, every other one joins through an invitation."""
+        from .errors import ConfigurationError
         from .shared_context import share_context
 
+        if isinstance(nodes, (str, Node)):  # one node, not a list: iterating a name gives letters
+            raise ConfigurationError(f"shared_context: nodes must be a list of nodes or names, got {nodes!r}")
         members = [self.node(node) for node in (nodes if nodes is not None else self.nodes)]
         return share_context(self, Path(application), members, initialization_params=initialization_params,
                              timeout=timeout)

@@ -68,6 +68,11 @@ class NodeUnreachableError(NodeRequestError, requests.ConnectionError):
     """The node refused or dropped the connection."""
 
 
+class NodeGoneError(NodeUnreachableError):
+    """The node cannot answer because its process exited, or a test stopped it with node.stop();
+    the message says which, with the exit code and the node's log."""
+
+
 class NodeTimeoutError(NodeRequestError, requests.Timeout):
     """The node did not answer in time."""
 

@@ -24,6 +24,7 @@ from .errors import (
     ContextNotReadyError,
     NodeApiError,
     NodeError,
+    NodeGoneError,
     NodeRequestError,
     RpcError,
     SyncTimeoutError,
@@ -40,6 +41,7 @@ T = TypeVar("T")
 # answers that mean "not yet" while a namespace or a context reaches a joiner: 503 (authority not
 # resolvable yet), 504 (no member reachable yet), 500 (merod's generic answer while a join races sync)
 _RETRYABLE_STATUS = (500, 502, 503, 504)
+SYNC_POLL_MIN = 0.05
 
 
 @dataclass(frozen=True)
@@ -66,8 +68,8 @@ class MemberState:
 
 
 def observe(node: Node, context_id: str) -> MemberState:
-    """What the node says of the context now. A node that died raises its NodeError at once."""
-    node.check_alive()
+    """What the node says of the context now. A node that died (or was stopped) raises its
+    NodeGoneError at once: no barrier waits for it."""
     try:
         status = node.client.sync_status(context_id)
         info = node.client.get_context(context_id)
@@ -76,6 +78,8 @@ def observe(node: Node, context_id: str) -> MemberState:
     except NodeApiError as error:
         problem = "does not have the context" if error.status in (400, 404) else f"HTTP {error.status}"
         return MemberState(node.name, None, None, f"{problem} ({error.body[:120]})")
+    except NodeGoneError:
+        raise
     except NodeRequestError as error:
         return MemberState(node.name, None, None, f"no answer ({error.reason})")
     return MemberState(node.name, status, info)
@@ -98,6 +102,7 @@ def wait_for_sync(
     `same_dag_heads`); return the hash. A node that has not joined yet, or has not synced, is
     waited for, never reported as an application error; on timeout the error names every node's
     state, heads included."""
+    check_timeout(timeout)
     deadline = time.monotonic() + timeout
     attempt = 0
     while True:
@@ -106,7 +111,9 @@ def wait_for_sync(
             return str(states[0].info.state_hash if states[0].info else "")
         if time.monotonic() > deadline:
             break
-        time.sleep(poll_interval(attempt))
+        # two requests per member a round: merod syncs every few hundred ms at best, so polling
+        # faster than 50 ms only loads the nodes
+        time.sleep(max(SYNC_POLL_MIN, poll_interval(attempt)))
         attempt += 1
     lines = "\n".join(f"  {state.describe()}" for state in states)
     raise SyncTimeoutError(f"context {context_id} not in sync on every member within {timeout:g} s:\n{lines}")
@@ -160,6 +167,7 @@ class SharedContext:
              timeout: float = 30.0) -> Any:
         """Run `method` of the application on `node` and return its output. A member that has not
         synced yet is waited for (up to `timeout`); an application error raises RpcError."""
+        check_timeout(timeout)
         member = self.member(node)
         deadline = time.monotonic() + timeout
         attempt = 0
@@ -190,6 +198,7 @@ class SharedContext:
     def add_member(self, node: Node | str, *, timeout: float = 60.0) -> None:
         """Let a node of the cluster join: install the application, take an invitation from the
         creating member, join the namespace, then the context."""
+        check_timeout(timeout)
         joiner = self.cluster.node(node)
         if joiner in self.members:
             return
@@ -197,6 +206,11 @@ class SharedContext:
         _same_application([(joiner.name, application_id)], self.application_id, self.application)
         _join(self.members[0], joiner, self.namespace_id, self.id, time.monotonic() + timeout)
         self.members.append(joiner)
+
+
+def check_timeout(timeout: object) -> None:
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout < float("inf"):
+        raise ConfigurationError(f"timeout must be a positive number of seconds, got {timeout!r}")
 
 
 def _same_application(installed: Iterable[tuple[str, str]], expected: str, application: Path) -> None:
@@ -208,10 +222,18 @@ def _same_application(installed: Iterable[tuple[str, str]], expected: str, appli
             )
 
 
+def _remaining(deadline: float) -> float:
+    """What is left of the caller's timeout, for one request (at least a second)."""
+    return max(1.0, deadline - time.monotonic())
+
+
 def _join(inviter: Node, joiner: Node, namespace_id: str, context_id: str, deadline: float) -> None:
     invitation = inviter.client.invite_to_namespace(namespace_id)
-    _retry(deadline, lambda: joiner.client.join_namespace(namespace_id, invitation), retry_on=_transient)
-    _retry(deadline, lambda: joiner.client.join_context(context_id), retry_on=_transient)
+    # each request waits only for what remains of the caller's timeout, not the client's default
+    _retry(deadline, lambda: joiner.client.join_namespace(namespace_id, invitation, timeout=_remaining(deadline)),
+           retry_on=_transient)
+    _retry(deadline, lambda: joiner.client.join_context(context_id, timeout=_remaining(deadline)),
+           retry_on=_transient)
 
 
 def share_context(
@@ -223,6 +245,12 @@ def share_context(
     timeout: float,
 ) -> SharedContext:
     cluster.release.require(Feature.CONTEXTS_IN_NAMESPACES, "shared_context (contexts in namespaces)")
+    check_timeout(timeout)
+    if initialization_params is not None and not isinstance(initialization_params, (bytes, Mapping)):
+        raise ConfigurationError(
+            f"shared_context: initialization_params must be the init arguments as a dict, or raw bytes, "
+            f"got {type(initialization_params).__name__} {initialization_params!r}"
+        )
     if not members:
         raise ConfigurationError("shared_context needs at least one node")
     if len({node.name for node in members}) != len(members):

@@ -131,6 +131,17 @@ def test_wait_for_context_sync_waits_for_a_node_that_joins_late_and_names_one_th
             ctx = cluster.shared_context(app, nodes=["node1", "node2"])
             ctx.call("node1", "set", {"key": "k", "value": "v"})
             outcome = {}
+            node3 = cluster["node3"]
+            looked = threading.Event()
+            sync_status = node3.client.sync_status
+
+            def spied(context_id):  # the barrier asked node3, which has no context yet
+                try:
+                    return sync_status(context_id)
+                finally:
+                    looked.set()
+
+            node3.client.sync_status = spied
 
             def wait():
                 try:
@@ -139,7 +150,8 @@ def test_wait_for_context_sync_waits_for_a_node_that_joins_late_and_names_one_th
                     outcome["error"] = error
 
             waiter = threading.Thread(target=wait)
-            waiter.start()  # node3 lacks the context while the barrier starts waiting
+            waiter.start()
+            assert looked.wait(30)  # node3 lacked the context when the barrier first asked it
             ctx.add_member("node3")
             waiter.join()
             assert "error" not in outcome, outcome
@@ -206,6 +218,34 @@ def test_a_merod_too_old_for_namespaces_gets_one_message_naming_the_release(
                 "shared_context (contexts in namespaces) needs merod >= 0.11.0-rc.1 "
                 "(contexts in namespaces (`groupId`, `initializationParams`)); this merod is 0.10.1-rc.20"
             )
+        """
+    )
+    result = inner.run(SIM)
+    result.assert_outcomes(passed=1)
+
+
+def test_shared_context_checks_its_arguments_before_anything_starts(inner: Inner) -> None:
+    inner.conftest(APP)
+    inner.pytester.makepyfile(
+        """
+        import pytest
+        from pytest_meronodes import ConfigurationError
+
+        def test_arguments(node_cluster, app):
+            cluster = node_cluster(count=2)
+            with pytest.raises(ConfigurationError, match=r"nodes must be a list of nodes or names, got 'node1'"):
+                cluster.shared_context(app, nodes="node1")
+            with pytest.raises(ConfigurationError, match=r"timeout must be a positive number of seconds, got 0"):
+                cluster.shared_context(app, timeout=0)
+            with pytest.raises(ConfigurationError, match=r"initialization_params must be .* got str 'x'"):
+                cluster.shared_context(app, initialization_params="x")
+            with pytest.raises(ConfigurationError, match=r"application file .*missing.wasm does not exist"):
+                cluster.shared_context(app.parent / "missing.wasm")
+            # nothing was installed or created on any node
+            assert all(node.client.applications() == [] and node.client.namespaces() == [] for node in cluster)
+            ctx = cluster.shared_context(app, nodes=["node1"])
+            with pytest.raises(ConfigurationError, match=r"timeout must be a positive number of seconds, got nan"):
+                ctx.wait_for_sync(timeout=float("nan"))
         """
     )
     result = inner.run(SIM)

@@ -30,7 +30,7 @@ def test_a_call_to_a_dead_node_shows_the_nodes_error_alone_and_no_token(inner: I
     result.assert_outcomes(failed=1)
     output = result.stdout.str()
     [signature] = re.findall(r"TOKEN-SIGNATURE (\S+)", output)
-    assert "NodeError: node 'node1': node exited (exit code -9)" in output
+    assert "NodeGoneError: node 'node1': node exited (exit code -9)" in output
     assert "--- last lines of node1's log ---" in output
     assert "During handling of the above exception" not in output
     assert "The above exception was the direct cause" not in output
@@ -46,6 +46,7 @@ def test_a_node_stopped_on_purpose_says_so_and_by_which_test(inner: Inner) -> No
     inner.pytester.makepyfile(
         """
         import pytest
+        import requests
 
         @pytest.fixture(scope="session")
         def shared(node_cluster_factory):
@@ -56,13 +57,20 @@ def test_a_node_stopped_on_purpose_says_so_and_by_which_test(inner: Inner) -> No
             assert shared["node1"].client.health() == {"status": "alive"}
 
         def test_b_calls_it(shared):
-            shared["node2"].client.peers_count()
+            try:
+                shared["node2"].client.peers_count()
+            except requests.ConnectionError:  # code that catches requests' errors keeps working
+                raise
+
+        def test_c_catches_it(shared):
+            with pytest.raises(requests.ConnectionError):
+                shared["node2"].client.health()
         """
     )
     result = inner.run(SIM, "--tb=short")
-    result.assert_outcomes(passed=1, failed=1)
+    result.assert_outcomes(passed=2, failed=1)
     result.stdout.fnmatch_lines([
-        "*NodeError: node 'node2': this node was stopped on purpose "
+        "*NodeGoneError: node 'node2': this node was stopped on purpose "
         "(node.stop() by test_a_node_stopped_on_purpose_says_so_and_by_which_test.py::test_a_stops_a_node) "
         "and no longer answers*",
     ])
