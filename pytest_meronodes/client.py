@@ -40,6 +40,7 @@ from .records import (
     SyncStatus,
 )
 from .redact import SecretBody, register
+from .versions import Feature, MerodVersionError
 
 REQUEST_TIMEOUT = 30.0
 # merod waits up to 30 s for a context's namespace to reach it before it answers a join, and a
@@ -258,7 +259,14 @@ class NodeClient(requests.Session):
         response = self.get("/admin-api/identity")
         if response.status_code == 404:
             return None
-        return NodeIdentity.from_api(self._data(response, "identity"))
+        data = self._data(response, "identity")
+        if not isinstance(data, Mapping) or "accountId" not in data:
+            feature = Feature.IDENTITY_KEYS
+            raise MerodVersionError(
+                f"identity() needs merod >= {feature.since} ({feature.what}); node {self.name!r} answered "
+                f"{sorted(data) if isinstance(data, Mapping) else data!r}: use a newer merod"
+            )
+        return NodeIdentity.from_api(data)
 
     # -- applications ---------------------------------------------------------------------------
     def applications(self) -> list[Application]:

@@ -85,6 +85,9 @@ class Node:
     def log_tail(self, lines: int = 40) -> str:
         if self.log_path is not None and self.log_path.is_file():
             return log_tail(self.log_path, lines)
+        tail = getattr(self.runtime, "log_tail", None)  # a container's, asked for its tail alone
+        if callable(tail):
+            return ANSI.sub("", str(tail(lines)))
         return "\n".join(self.logs().splitlines()[-lines:])
 
     def install_dev_application(self, path: str | Path, metadata: list[Any] | None = None) -> str:

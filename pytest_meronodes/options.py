@@ -39,7 +39,7 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec("keep_nodes_on_failure", "--keep-nodes-on-failure", "bool", "false",
                "leave a failed test's cluster running and print how to reach it"),
     OptionSpec("node_base_dir", "--node-base-dir", "str", "",
-               "directory for node homes and logs (default: a directory in pytest's basetemp)"),
+               "directory for node homes and logs (default: $TMPDIR/pytest-meronodes-<uid>/clusters, never rotated)"),
     OptionSpec("merod_image", "--merod-image", "str", "ghcr.io/calimero-network/merod:prerelease",
                "docker backend: the merod image (pulled only when missing)"),
     OptionSpec("auth_image", "--auth-image", "str", "ghcr.io/calimero-network/mero-auth:edge",

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import stat
 import tempfile
 import threading
@@ -130,6 +131,18 @@ class RunRegistry:
                 record.base = os.path.abspath(base if base is not None else directory.parent)
             self.record.clusters[cluster_id] = record
             self._save()
+
+    def create_cluster_dir(self, base_dir: Path, cluster_id: str) -> Path:
+        """A new cluster's directory, made and recorded together: one that could not be recorded
+        (an unusable registry) is removed again, never left where no reaper would find it."""
+        directory = base_dir / cluster_id
+        directory.mkdir(parents=True, exist_ok=False)
+        try:
+            self.add_cluster(cluster_id, directory)
+        except BaseException:
+            shutil.rmtree(directory, ignore_errors=True)
+            raise
+        return directory
 
     def add_process(self, cluster_id: str, pid: int, role: str) -> None:
         with self._lock:

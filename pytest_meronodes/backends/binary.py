@@ -7,8 +7,9 @@ import secrets
 import shutil
 import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ..client import Credentials, NodeClient
 from ..cluster import Cluster, ClusterSpec, Node
@@ -37,6 +38,7 @@ class NodePlan:
     home: Path  # merod's --home; the node's directory is home/name
     log_path: Path
     peer_id: str = ""
+    generated: dict[str, Any] = field(default_factory=dict)  # the config init wrote, read once
     process: NodeProcess | None = None
 
     @property
@@ -72,12 +74,10 @@ class BinaryBackend:
 
     def start_cluster(self, spec: ClusterSpec, cluster_id: str) -> Cluster:
         if spec.auth == "embedded":
-            self.release.require(Feature.EMBEDDED_AUTH, 'auth="embedded"')
+            self.release.require(Feature.ADMIN_AT_INIT, 'auth="embedded" (the admin passed to merod init)')
         deadline = time.monotonic() + self.config.startup_timeout
-        cluster_dir = self.base_dir / cluster_id
-        cluster_dir.mkdir(parents=True, exist_ok=False)
         run = current_run()
-        run.add_cluster(cluster_id, cluster_dir)
+        cluster_dir = run.create_cluster_dir(self.base_dir, cluster_id)
         # nodes that may be kept after pytest exits must not die with it
         die_with_parent = not (self.config.keep_nodes or self.config.keep_nodes_on_failure)
         # a pipe from this process, closed only when it exits: process-wide, unlike the
@@ -160,16 +160,15 @@ class BinaryBackend:
                 plan.name, "merod init failed", exit_code=completed.returncode,
                 log_tail=(completed.stdout + completed.stderr)[-4000:],
             )
-        generated = read_toml(plan.node_dir / "config.toml", what=f"config written by init for {plan.name}")
-        plan.peer_id = str(generated["identity"]["peer_id"])
+        plan.generated = read_toml(plan.node_dir / "config.toml", what=f"config written by init for {plan.name}")
+        plan.peer_id = str(plan.generated["identity"]["peer_id"])
 
     def _configure(
         self, plan: NodePlan, plans: list[NodePlan], spec: ClusterSpec, namespace: str, user_path: Path | None
     ) -> None:
         config_path = plan.node_dir / "config.toml"
-        generated = read_toml(config_path, what=f"config written by init for {plan.name}")
         bootstrap = [other.multiaddr for other in plans if other is not plan]
-        final = compose(generated, namespace=namespace, bootstrap=bootstrap, user_path=user_path,
+        final = compose(plan.generated, namespace=namespace, bootstrap=bootstrap, user_path=user_path,
                         overrides=spec.config)
         write_toml(config_path, final)
 

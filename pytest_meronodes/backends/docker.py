@@ -154,6 +154,15 @@ class ContainerRuntime:
         except (NotFound, APIError):
             return ""
 
+    def log_tail(self, lines: int) -> str:
+        """The last lines only: a failed test's report must not fetch a whole container log."""
+        if self._final_logs is not None:
+            return "\n".join(self._final_logs.splitlines()[-lines:])
+        try:
+            return bytes(self.container.logs(tail=lines)).decode("utf-8", errors="replace")
+        except (NotFound, APIError):
+            return ""
+
     def stop(self) -> None:
         with contextlib.suppress(NotFound, APIError):
             self.container.stop(timeout=STOP_GRACE)
@@ -351,8 +360,11 @@ class DockerBackend:
                 probe.reload()
                 pools = [pool for pool in probe.attrs["IPAM"]["Config"] if ":" not in pool.get("Subnet", ":")]
             finally:
-                with contextlib.suppress(NotFound, APIError):
-                    probe.remove()
+                with contextlib.suppress(NotFound):
+                    probe.remove()  # an error here is raised: the subnet would stay taken
+            if not pools:
+                raise NodeStartError(name, "Docker gave the cluster network no IPv4 subnet; merod's nodes need "
+                                           "IPv4 addresses to dial each other (check the daemon's address pools)")
             subnet, gateway = pools[0]["Subnet"], pools[0].get("Gateway")
             addresses, dynamic = node_addresses(subnet, count)
             ipam = IPAMConfig(pool_configs=[IPAMPool(subnet=subnet, iprange=dynamic, gateway=gateway)])
@@ -366,6 +378,10 @@ class DockerBackend:
         raise NodeStartError(name, "could not get a free subnet from Docker for the cluster network (5 tries)")
 
     # -- start ----------------------------------------------------------------------------------
+    def _node_flag(self) -> str:
+        release = self.image_facts(self.config.merod_image).release
+        return "--node" if release.has(Feature.NODE_FLAG) else "--node-name"
+
     def _labels(self, cluster_id: str, role: str, node: str | None = None) -> dict[str, str]:
         return docker_labels.labels(current_owner(), cluster_id, role, node)
 
@@ -373,11 +389,9 @@ class DockerBackend:
         self.ensure_image(self.config.merod_image, "--merod-image")
         facts = self.image_facts(self.config.merod_image)
         if spec.auth == "embedded":
-            facts.release.require(Feature.EMBEDDED_AUTH, 'auth="embedded"')
+            facts.release.require(Feature.ADMIN_AT_INIT, 'auth="embedded" (the admin passed to merod init)')
         deadline = time.monotonic() + self.config.startup_timeout
-        cluster_dir = self.base_dir / cluster_id
-        cluster_dir.mkdir(parents=True, exist_ok=False)
-        current_run().add_cluster(cluster_id, cluster_dir)
+        cluster_dir = current_run().create_cluster_dir(self.base_dir, cluster_id)
         owned = DockerCluster(cluster_dir)
         prefix = f"meronodes-{cluster_id}"
         try:
@@ -425,7 +439,7 @@ class DockerBackend:
             self.client.volumes.create(plan.volume, labels=self._labels(cluster_id, "home", plan.name))
         # the image's ENTRYPOINT is merod: these are its arguments
         command = [
-            "--home", HOME, "--node", plan.name, "init",
+            "--home", HOME, self._node_flag(), plan.name, "init",
             "--server-host", "0.0.0.0", "--server-port", str(SERVER_PORT),
             "--swarm-host", "0.0.0.0", "--swarm-port", str(SWARM_PORT),
         ]
@@ -493,7 +507,7 @@ class DockerBackend:
         network = owned.network.name
         container = self.client.containers.create(
             self.config.merod_image,
-            command=["--home", HOME, "--node", plan.name, "run"],
+            command=["--home", HOME, self._node_flag(), plan.name, "run"],
             name=plan.container_name,
             hostname=plan.name,
             user=plan.user,

@@ -250,3 +250,17 @@ def test_shared_context_checks_its_arguments_before_anything_starts(inner: Inner
     )
     result = inner.run(SIM)
     result.assert_outcomes(passed=1)
+
+
+def test_embedded_auth_on_a_merod_that_cannot_mint_the_admin_at_init(
+    inner: Inner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MEROD_SIM_VERSION", "0.11.0-rc.12")
+    inner.pytester.makepyfile("def test_old(node_cluster):\n    node_cluster(count=1, auth='embedded')\n")
+    result = inner.run(SIM)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([
+        "E *MerodVersionError: auth=\"embedded\" (the admin passed to merod init) needs merod >= 0.11.0-rc.17 "
+        "(the admin account minted at init); this merod is 0.11.0-rc.12 (merod 0.11.0-rc.12 (merod-sim *",
+    ])
+    inner.assert_nothing_left()

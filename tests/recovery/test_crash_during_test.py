@@ -49,7 +49,7 @@ def test_uses_dead_node(node_cluster):
     )
     result = pytester.runpytest_subprocess(*SIM)
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["E   *NodeError: node 'node2': node exited (exit code -9)"])
+    result.stdout.fnmatch_lines(["E   *NodeGoneError: node 'node2': node exited (exit code -9)"])
     result.stdout.fnmatch_lines(["*meronodes: log of node2*"])
 
 
