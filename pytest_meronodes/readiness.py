@@ -8,7 +8,15 @@ from typing import TYPE_CHECKING
 
 import requests
 
-from .errors import NodeAuthError, NodeError, NodeStartError, NodeTimeoutError, NodeUnreachableError
+from .errors import (
+    NodeAuthError,
+    NodeError,
+    NodeGoneError,
+    NodeRequestError,
+    NodeStartError,
+    NodeTimeoutError,
+    NodeUnreachableError,
+)
 
 if TYPE_CHECKING:
     from .cluster import Node
@@ -115,12 +123,17 @@ def wait_for_mesh(nodes: list[Node], *, timeout: float, min_peers: int | None = 
                 seen[node.name] = node.client.peers_count(timeout=budget)
             except NodeAuthError:
                 raise
+            except (NodeGoneError, NodeRequestError, requests.RequestException, ValueError) as error:
+                if isinstance(error, NodeGoneError):
+                    raise NodeStartError(error.node, f"mesh gate: {error.reason}", exit_code=error.exit_code,
+                                         log_tail=all_tails(nodes, error.node)) from None
+                # slow, garbled, or a connection dropped by a node whose exit is not visible yet:
+                # ask again (the next round's check_alive sees the exit); a count seen before stays
+                # what the message reports
+                seen.setdefault(node.name, "no answer" if isinstance(error, NodeRequestError) else type(error).__name__)
             except NodeError as error:
                 raise NodeStartError(error.node, f"mesh gate: {error.reason}", exit_code=error.exit_code,
                                      log_tail=all_tails(nodes, error.node)) from None
-            except (requests.RequestException, ValueError) as error:
-                # slow or garbled: ask again; a count seen before stays what the message reports
-                seen.setdefault(node.name, type(error).__name__)
         if all(isinstance(seen.get(n.name), int) and int(seen[n.name]) >= wanted for n in nodes):
             return
         if time.monotonic() > deadline:
