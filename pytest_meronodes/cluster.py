@@ -17,21 +17,6 @@ from .versions import MerodRelease
 if TYPE_CHECKING:
     from .shared_context import SharedContext
 
-AUTH_MODES = (None, "embedded", "proxy")
-
-
-@dataclass(frozen=True)
-class ClusterSpec:
-    """What a test asked for, validated."""
-
-    count: int
-    auth: str | None = None
-    config: Mapping[str, Any] = field(default_factory=dict)
-    config_path: tuple[Path | None, ...] = ()  # one per node (a shared file is repeated)
-    log_level: str = "info"
-    names: tuple[str, ...] = ()
-
-
 class NodeRuntime(Protocol):
     """What a backend keeps of a running node: liveness and logs."""
 

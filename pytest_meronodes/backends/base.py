@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from ..cluster import Cluster, ClusterSpec
+from ..cluster import Cluster
+from ..spec import ClusterSpec
 
 
 class Backend(Protocol):

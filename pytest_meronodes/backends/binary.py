@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..client import Credentials, NodeClient
-from ..cluster import Cluster, ClusterSpec, Node
+from ..cluster import Cluster, Node
 from ..config import MeronodesConfig
 from ..errors import NodeStartError
 from ..merod_program import resolve
@@ -23,6 +23,7 @@ from ..process import NodeProcess
 from ..readiness import init_timeout_error, start_gates
 from ..redact import SecretText
 from ..runs import current_run, process_marker
+from ..spec import ClusterSpec
 from ..versions import Feature, MerodRelease
 from .native_proxy import NativeProxy
 

@@ -28,7 +28,7 @@ from docker.types import IPAMConfig, IPAMPool
 
 from .. import docker_labels
 from ..client import Credentials, NodeClient
-from ..cluster import Cluster, ClusterSpec, Node
+from ..cluster import Cluster, Node
 from ..config import MeronodesConfig
 from ..errors import ConfigurationError, NodeStartError
 from ..node_config import compose, dump_toml, parse_toml
@@ -37,6 +37,7 @@ from ..parallel import run_parallel
 from ..readiness import init_timeout_error, start_gates
 from ..redact import redact
 from ..runs import current_run
+from ..spec import ClusterSpec
 from ..versions import Feature, MerodRelease
 from .proxy import SIMULATOR_TITLE, ProxyStack
 

@@ -6,10 +6,11 @@ import time
 from urllib.parse import urlsplit
 
 from ..client import Credentials, NodeClient
-from ..cluster import Cluster, ClusterSpec, Node
+from ..cluster import Cluster, Node
 from ..config import MeronodesConfig
 from ..errors import ConfigurationError, NodeAuthError
 from ..readiness import authenticate, wait_for_mesh, wait_until_ready
+from ..spec import ClusterSpec
 
 
 class RemoteBackend:

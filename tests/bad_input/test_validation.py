@@ -15,8 +15,8 @@ import pytest
 from pytest_meronodes import validation
 from pytest_meronodes.config import MeronodesConfig
 from pytest_meronodes.errors import ConfigurationError
-from pytest_meronodes.factory import make_spec
 from pytest_meronodes.node_config import check_override_syntax, check_overrides, compose
+from pytest_meronodes.spec import make_spec
 
 if sys.version_info >= (3, 11):
     import tomllib
