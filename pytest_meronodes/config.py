@@ -1,11 +1,14 @@
 """The plugin's configuration: one frozen dataclass built in one place from the CLI, the
-environment, the ini file and the defaults, in that order of precedence."""
+environment, the ini file and the defaults, in that order of precedence.
+
+`read_given` is the only part that reads pytest's Config and the environment; `settings_from`
+picks each option's winning source, converts and checks it, from plain values alone."""
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -60,21 +63,40 @@ class MeronodesConfig:
         return f"MeronodesConfig({shown}, node_password=***)"
 
 
-def _raw(config: pytest.Config, spec: OptionSpec) -> tuple[Any, str]:
-    """The winning raw value and where it came from, for error messages."""
-    from_cli = config.getoption(spec.name, default=None)
-    if from_cli not in (None, []):
-        return from_cli, spec.flag
-    from_env = os.environ.get(spec.env)
-    if from_env is not None and from_env != "":
-        return (from_env.split(",") if spec.kind == "list" else from_env), spec.env
-    try:
-        from_ini = config.getini(spec.name)
-    except pytest.UsageError as error:  # pytest's own reading: "invalid truth value", a TOML type
+@dataclass(frozen=True)
+class Given:
+    """What each source says about one option, as pytest and the environment hand it over."""
+
+    cli: Any = None  # config.getoption(): None (or [] for a list) when the flag is absent
+    env: str | None = None  # the MERONODES_* variable, None when unset
+    ini: Any = None  # config.getini(): "", [] or None when unset
+    ini_error: str | None = None  # pytest's own complaint about the ini value ("invalid truth value")
+
+
+def read_given(config: pytest.Config, environ: Mapping[str, str] = os.environ) -> dict[str, Given]:
+    """Every option as each source gives it. The ini value is read for every option, but an ini
+    value pytest cannot read is an error only when nothing before it in precedence wins."""
+    given: dict[str, Given] = {}
+    for name, spec in BY_NAME.items():
+        try:
+            ini, ini_error = config.getini(name), None
+        except pytest.UsageError as error:
+            ini, ini_error = None, str(error)
+        given[name] = Given(config.getoption(name, default=None), environ.get(spec.env), ini, ini_error)
+    return given
+
+
+def winning(spec: OptionSpec, given: Given) -> tuple[Any, str]:
+    """The winning raw value (CLI > env > ini > default) and where it came from, for error messages."""
+    if given.cli not in (None, []):
+        return given.cli, spec.flag
+    if given.env is not None and given.env != "":
+        return (given.env.split(",") if spec.kind == "list" else given.env), spec.env
+    if given.ini_error is not None:
         hint = "; use true or false" if spec.kind == "bool" else ""
-        raise ConfigurationError(f"ini {spec.name}: {error}{hint}") from None
-    if from_ini not in ("", [], None):
-        return from_ini, f"ini {spec.name}"
+        raise ConfigurationError(f"ini {spec.name}: {given.ini_error}{hint}")
+    if given.ini not in ("", [], None):
+        return given.ini, f"ini {spec.name}"
     return ([] if spec.kind == "list" else spec.default), "default"
 
 
@@ -147,10 +169,17 @@ def _check_credentials(values: dict[str, Any], sources: dict[str, str]) -> None:
 
 
 def build_config(config: pytest.Config) -> MeronodesConfig:
+    return settings_from(read_given(config))
+
+
+def settings_from(given: Mapping[str, Given]) -> MeronodesConfig:
+    """The settings from what each source gives (an option missing from `given` is given nowhere:
+    its default), every value converted and checked; a ConfigurationError names the source of the
+    first value that is wrong."""
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
     for name, spec in BY_NAME.items():
-        raw, source = _raw(config, spec)
+        raw, source = winning(spec, given.get(name, Given()))
         values[name] = _convert(spec, raw, source)
         sources[name] = source
     if values["node_backend"] not in BACKENDS:

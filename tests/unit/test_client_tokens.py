@@ -75,7 +75,8 @@ def fake() -> Iterator[tuple[FakeNode, str]]:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # shutdown() waits for serve_forever to look up: every 0.5 s by default, 0.02 s here
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
     thread.start()
     try:
         yield node, f"http://127.0.0.1:{server.server_port}"
