@@ -20,7 +20,6 @@ from pathlib import Path
 import requests
 from _common import SIMULATOR, free_port, median, run_until_healthy, stop
 
-from pytest_meronodes.backends.binary import BinaryBackend
 from pytest_meronodes.config import MeronodesConfig
 from pytest_meronodes.factory import ClusterFactory
 
@@ -63,7 +62,7 @@ def bare_node(home: Path, index: int, program: list[str] = SIMULATOR) -> float:
 
 def binary(home: Path) -> None:
     (home / "clusters").mkdir()
-    factory = ClusterFactory(SETTINGS, BinaryBackend(SETTINGS, home / "clusters"))
+    factory = ClusterFactory.standalone(SETTINGS, home / "clusters")
     bare, typed, three, ten, teardown = [], [], [], [], []
     console_script = shutil.which("merod-sim")
     for index in range(REPEATS):
@@ -122,11 +121,10 @@ def docker_section(home: Path) -> None:
     except Exception as error:
         print(f"docker backend: skipped ({type(error).__name__}: no engine or no {SIM_IMAGE})")
         return
-    from pytest_meronodes.backends.docker import DockerBackend
 
     settings = replace(SETTINGS, backend="docker")
     (home / "docker").mkdir()
-    factory = ClusterFactory(settings, DockerBackend(settings, home / "docker"))
+    factory = ClusterFactory.standalone(settings, home / "docker")
     bare, three, teardown = [], [], []
     for _ in range(REPEATS):
         bare.append(docker_bare(client))

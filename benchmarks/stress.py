@@ -15,10 +15,9 @@ from typing import Any
 
 from cluster_start import SETTINGS
 
-from pytest_meronodes.backends.binary import BinaryBackend
 from pytest_meronodes.errors import MeronodesError
 from pytest_meronodes.factory import ClusterFactory
-from pytest_meronodes.ownership import current_owner, process_start_time
+from pytest_meronodes.ownership import process_start_time
 from pytest_meronodes.ports import DEFAULT_REGISTRY
 from pytest_meronodes.runs import DEFAULT_RUNS_DIR
 
@@ -26,7 +25,7 @@ from pytest_meronodes.runs import DEFAULT_RUNS_DIR
 def worker(index: int, cycles: int, base: str, results: str) -> None:
     directory = Path(base) / f"worker{index}"
     directory.mkdir()
-    factory = ClusterFactory(SETTINGS, BinaryBackend(SETTINGS, directory))
+    factory = ClusterFactory.standalone(SETTINGS, directory)
     records = []
     for _ in range(cycles):
         started = time.time()
@@ -46,7 +45,7 @@ def worker(index: int, cycles: int, base: str, results: str) -> None:
         cluster.stop()
         entry["end"] = time.time()
         records.append(entry)
-    (Path(results) / f"{index}.json").write_text(json.dumps({"run": current_owner().run_id, "records": records}))
+    (Path(results) / f"{index}.json").write_text(json.dumps({"run": factory.run.owner.run_id, "records": records}))
 
 
 def main() -> None:

@@ -12,7 +12,7 @@ _EXPORTS = {
     "Credentials": "client",
     "NodeClient": "client",
     "Cluster": "cluster",
-    "Node": "cluster",
+    "Node": "node",
     "ClusterFactory": "factory",
     "ConfigurationError": "errors",
     "ContextNotReadyError": "errors",

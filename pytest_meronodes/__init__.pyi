@@ -1,7 +1,7 @@
 from .client import Credentials as Credentials
 from .client import NodeClient as NodeClient
 from .cluster import Cluster as Cluster
-from .cluster import Node as Node
+from .node import Node as Node
 from .errors import ConfigurationError as ConfigurationError
 from .errors import ContextNotReadyError as ContextNotReadyError
 from .errors import MeronodesError as MeronodesError

@@ -7,16 +7,10 @@ import argparse
 import re
 import sys
 
+from . import reaper
+from .backends import engine_resources
+from .backends.base import EngineResources
 from .errors import MeronodesError
-from .reaper import (
-    Reaped,
-    cluster_owners,
-    describe,
-    docker_client_if_any,
-    live_docker_clusters,
-    reap_docker,
-    reap_local,
-)
 
 PROG = "python -m pytest_meronodes"
 # a run id (8 hex digits) and the cluster's number in that run, as ps and the summaries print it
@@ -43,35 +37,32 @@ def main() -> int:
     args = parser.parse_args()
     try:
         if args.command == "ps":
-            print("\n".join(describe()))
+            print("\n".join(reaper.describe()))
             return 0
         clusters = args.cluster
-        client = docker_client_if_any()
+        engines = engine_resources()
         if clusters:
-            problem = _unreapable(clusters, client)
+            problem = _unreapable(clusters, engines)
             if problem:
                 print(f"{PROG} reap: {problem}", file=sys.stderr)
                 return 1
-        live = live_docker_clusters(client) if client is not None else None
-        result = reap_local(clusters=clusters, result=Reaped(), live_docker_clusters=live)
-        if client is not None:
-            reap_docker(client, clusters=clusters, result=result)
+        result = reaper.reap(clusters=clusters, engines=engines)
     except MeronodesError as error:  # an unsafe state directory: say what and how to fix it
         print(f"python -m pytest_meronodes {args.command}: {error}", file=sys.stderr)
         return 1
-    for line in [*result.processes, *result.homes, *result.docker]:
+    for line in [*result.processes, *result.homes, *result.engine]:
         print(f"removed {line}")
     for line in result.refused:
         print(f"left alone {line}")
     print(result.summary(itemize_refused=False))
     # something named or found could not be removed: say so in the exit status too
-    return 1 if result.refused or any("NOT removed" in line for line in [*result.homes, *result.docker]) else 0
+    return 1 if result.refused or any("NOT removed" in line for line in [*result.homes, *result.engine]) else 0
 
 
-def _unreapable(clusters: list[str], client: object) -> str | None:
+def _unreapable(clusters: list[str], engines: list[EngineResources]) -> str | None:
     """Why `reap --cluster` cannot act on what it was given: an id found nowhere, or a cluster
     whose session still runs (reaping leaves a live session's clusters alone)."""
-    owners = cluster_owners(client)
+    owners = reaper.cluster_owners(engines=engines)
     for wanted in clusters:
         owner = owners.get(wanted)
         if owner is None:

@@ -12,9 +12,9 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
 import requests
@@ -39,8 +39,11 @@ from .records import (
     NodeIdentity,
     SyncStatus,
 )
-from .redact import SecretBody, register
+from .redact import SecretBody
 from .versions import Feature, MerodVersionError
+
+if TYPE_CHECKING:
+    from .runtime import Liveness
 
 REQUEST_TIMEOUT = 30.0
 # merod waits up to 30 s for a context's namespace to reach it before it answers a join, and a
@@ -54,9 +57,6 @@ NOT_READY_ERRORS = ("Uninitialized", "GroupKeyPending")
 class Credentials:
     username: str
     password: str
-
-    def __post_init__(self) -> None:
-        register(self.password)
 
     def __repr__(self) -> str:
         return f"Credentials(username={self.username!r}, password=***)"
@@ -94,6 +94,7 @@ class NodeClient(requests.Session):
         *,
         host_header: str | None = None,
         auth_path: str = "/auth",
+        liveness: Liveness | None = None,
     ) -> None:
         super().__init__()
         self.name = name
@@ -106,8 +107,8 @@ class NodeClient(requests.Session):
         self._refresh_token: str | None = None
         self._generation = 0
         self._token_lock = threading.Lock()
-        # set by the Node: why it cannot answer (exited, with code and log, or stopped on purpose)
-        self.liveness: Callable[[], NodeError | None] | None = None
+        # why the node cannot answer (exited, with code and log, or stopped on purpose), if it cannot
+        self.liveness = liveness
 
     def __repr__(self) -> str:
         return f"NodeClient({self.name!r}, {self.base_url!r})"
@@ -129,7 +130,7 @@ class NodeClient(requests.Session):
     def _transport_failure(self, method: str, url: str, kind: str, cause: str, timeout: object) -> NodeError:
         """What a failed request means: a node that died or was stopped says so (name, exit code,
         log tail); otherwise the call, and how it failed, in one line."""
-        gone = self.liveness() if self.liveness is not None else None
+        gone = self.liveness.gone() if self.liveness is not None else None
         if gone is not None:
             return gone  # the node's own error: it died, or a test stopped it
         path = urlsplit(url).path or url

@@ -24,25 +24,45 @@ class PortsUnavailableError(MeronodesError):
     """The configured port range has no room for the requested nodes."""
 
 
+# How each start gate is named in a message, before what happened there ("" where the reason says it).
+GATE_PREFIXES = {
+    "init": "",
+    "start": "",
+    "health": "/admin-api/health gate: ",
+    "ready": "/admin-api/ready gate: ",
+    "auth": "auth gate: ",
+    "proxy": "proxy gate: ",
+    "mesh": "mesh gate: ",
+}
+
+
 class NodeError(MeronodesError):
-    """Something went wrong with one node; the message says which gate or call failed."""
+    """Something went wrong with one node. `gate` names the start gate that failed (one of
+    GATE_PREFIXES), None outside a start; `reason` says what happened, without the gate."""
 
     def __init__(
         self,
         node: str,
         message: str,
         *,
+        gate: str | None = None,
         exit_code: int | None = None,
         log_tail: str = "",
+        gate_in_reason: bool = False,
     ) -> None:
         self.node = node
         self.reason = message
+        self.gate = gate
         self.exit_code = exit_code
         self.log_tail = log_tail
+        self.gate_in_reason = gate_in_reason  # "process exited during start (... gate)" names it itself
         super().__init__(self._render())
 
     def _render(self) -> str:
-        text = f"node {self.node!r}: {self.reason}"
+        prefix = ""
+        if self.gate and not self.gate_in_reason:
+            prefix = GATE_PREFIXES.get(self.gate, f"{self.gate} gate: ")
+        text = f"node {self.node!r}: {prefix}{self.reason}"
         if self.exit_code is not None:
             text += f" (exit code {self.exit_code})"
         if self.log_tail:
@@ -52,7 +72,26 @@ class NodeError(MeronodesError):
 
 
 class NodeStartError(NodeError):
-    """A node did not pass a start gate: process alive, health, ready, auth or mesh."""
+    """A node did not pass a start gate: init, process alive, health, ready, auth or mesh."""
+
+
+class ProxyStartError(MeronodesError):
+    """The proxy in front of a cluster (Traefik, or the auth service behind it) did not come up:
+    `component` names which, with its exit code and log tail; `gate` is always "proxy"."""
+
+    gate = "proxy"
+
+    def __init__(self, component: str, message: str, *, exit_code: int | None = None, log_tail: str = "") -> None:
+        self.component = component
+        self.reason = message
+        self.exit_code = exit_code
+        self.log_tail = log_tail
+        text = f"{component}: {GATE_PREFIXES['proxy']}{message}"
+        if exit_code is not None:
+            text += f" (exit code {exit_code})"
+        if log_tail:
+            text += f"\n--- last lines of {component}'s log ---\n{log_tail.rstrip()}"
+        super().__init__(redact(text))
 
 
 class NodeAuthError(NodeError):

@@ -3,29 +3,18 @@ cluster through the backend, and stops what it started."""
 
 from __future__ import annotations
 
-import itertools
 import os
-import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from .backends.base import Backend
 from .cluster import Cluster
 from .config import MeronodesConfig
 from .errors import MeronodesError
-from .ownership import current_owner
 from .redact import SecretText
-from .runs import current_run
+from .run_context import RunContext
 from .spec import make_spec
-
-_counter = itertools.count(1)
-_counter_lock = threading.Lock()
-
-
-def next_cluster_id() -> str:
-    with _counter_lock:
-        number = next(_counter)
-    return f"{current_owner().run_id}-c{number}"
 
 
 def access_instructions(cluster: Cluster) -> str:
@@ -58,29 +47,40 @@ class ClusterFactory:
         self,
         settings: MeronodesConfig,
         backend: Backend,
+        run: RunContext,
         on_start: Callable[[Cluster], None] | None = None,
     ) -> None:
         self.settings = settings
         self.backend = backend
+        self.run = run
         self.on_start = on_start
         self.clusters: list[Cluster] = []
 
+    @classmethod
+    def standalone(cls, settings: MeronodesConfig, clusters_dir: Path) -> ClusterFactory:
+        """A factory of its own run, outside pytest's fixtures (benchmarks, scripts)."""
+        from .backends import create_backend
+
+        clusters_dir.mkdir(parents=True, exist_ok=True)
+        run = RunContext.create(clusters_dir)
+        return cls(settings, create_backend(settings, run), run)
+
     def __call__(self, **arguments: Any) -> Cluster:
         spec = make_spec(self.settings, arguments)
-        cluster = self.backend.start_cluster(spec, next_cluster_id())
+        cluster = self.backend.start_cluster(spec, self.run.next_cluster_id())
         self.clusters.append(cluster)
         if self.on_start is not None:
             self.on_start(cluster)
         return cluster
 
-    def close(self, *, keep_all: bool, keep_failed: bool) -> list[str]:
-        """Stop every cluster, except those to keep (all, or those a failed test used), which are
-        left running; return how to reach the kept ones."""
+    def close(self, *, keep: Callable[[Cluster], bool]) -> list[str]:
+        """Stop every cluster, except those to keep (all, or those a failed test used: the
+        plugin decides), which are left running; return how to reach the kept ones."""
         kept = []
         errors: list[BaseException] = []
         for cluster in self.clusters:
-            if keep_all or (keep_failed and cluster.used_by_failed_test):
-                current_run().keep(cluster.id)  # later sessions' reaping leaves it alone
+            if keep(cluster):
+                self.run.registry.keep(cluster.id)  # later sessions' reaping leaves it alone
                 kept.append(self.backend.keep_instructions(cluster) + access_instructions(cluster))
                 continue
             try:

@@ -75,9 +75,9 @@ class Owner:
         return cls(str(data.get("run_id", "")), int(str(data.get("pid", 0))), str(data.get("started", "")))
 
 
-@lru_cache(maxsize=1)
-def current_owner() -> Owner:
-    """This process as an owner; the run id is fresh per process."""
+def new_owner() -> Owner:
+    """This process as the owner of a new run, with a fresh run id (the plugin makes one per
+    session, in its RunContext)."""
     pid = os.getpid()
     return Owner(run_id=secrets.token_hex(4), pid=pid, started=process_start_time(pid) or "")
 

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, wait
-from typing import Any, TypeVar
+from typing import TypeVar
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 
-def run_parallel(function: Callable[[T], Any], items: list[T]) -> None:
-    """Run `function` on every item at once; re-raise the first error after all have finished."""
+def run_parallel(function: Callable[[T], R], items: list[T]) -> list[R]:
+    """Run `function` on every item at once; its results in the items' order. The first error is
+    re-raised after all calls have finished."""
     if not items:
-        return
+        return []
     pool = ThreadPoolExecutor(max_workers=len(items))
     futures = [pool.submit(function, item) for item in items]
     try:
@@ -20,5 +22,4 @@ def run_parallel(function: Callable[[T], Any], items: list[T]) -> None:
     finally:
         # on Ctrl-C too: let the running calls finish, so that teardown does not race them
         pool.shutdown(wait=True, cancel_futures=True)
-    for future in futures:
-        future.result()
+    return [future.result() for future in futures]

@@ -9,21 +9,24 @@ from typing import Any
 import pytest
 from docker.errors import DockerException
 
-from .backends import create_backend
+from . import backends
 from .backends.base import Backend
-from .cluster import Cluster, Node
+from .cluster import Cluster
 from .config import MeronodesConfig, build_config
-from .errors import ConfigurationError, MeronodesError, NodeError
+from .errors import ConfigurationError, NodeError
 from .factory import ClusterFactory
-from .merod_program import resolve
+from .node import Node
 from .options import GROUP, OPTIONS
-from .reaper import docker_client_if_any, live_docker_clusters, reap_docker, reap_local
+from .reaper import reap
 from .redact import redact
+from .run_context import RunContext
 from .state_dir import clusters_dir
 
 _SETTINGS = pytest.StashKey[MeronodesConfig]()
 _KEPT = pytest.StashKey[list[str]]()
 _ITEM_CLUSTERS = pytest.StashKey[list[Cluster]]()
+_STARTED = pytest.StashKey[list[Cluster]]()  # every cluster this process started, to find a node's
+_FAILED = pytest.StashKey[set[str]]()  # ids of the clusters a failed test used (--keep-nodes-on-failure)
 LOG_LINES = 40
 
 
@@ -56,6 +59,8 @@ def pytest_configure(config: pytest.Config) -> None:
     except ConfigurationError as error:
         raise pytest.UsageError(f"pytest-meronodes: {error}") from None
     config.stash[_KEPT] = []
+    config.stash[_STARTED] = []
+    config.stash[_FAILED] = set()
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -65,12 +70,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     if hasattr(config, "workerinput"):
         return
     # whatever this session's backend: a dead Docker run's containers are no less dead
-    client = docker_client_if_any()
     try:
-        live_docker = live_docker_clusters(client) if client is not None else None
-        result = reap_local(live_docker_clusters=live_docker)
-        if client is not None:
-            reap_docker(client, result=result)
+        result = reap()
     except (OSError, DockerException) as error:  # cleaning up must never stop a session
         warnings.warn(f"pytest-meronodes: cleaning up after dead runs failed: {error}", stacklevel=1)
         return
@@ -81,19 +82,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
-    settings = config.stash[_SETTINGS]
-    if settings.backend == "remote":
-        return [f"meronodes: backend=remote, nodes: {', '.join(settings.node_urls) or 'none configured'}"]
-    if settings.backend == "docker":
-        from .backends.docker import describe_image
-
-        return [f"meronodes: backend=docker, merod image: {describe_image(settings.merod_image)}"]
-    try:
-        program = resolve(settings.merod_binary)
-        kind = "the merod SIMULATOR" if program.is_simulator else "merod"
-        return [f"meronodes: backend={settings.backend}, {kind}: {program.describe()} ({program.version()})"]
-    except MeronodesError as error:
-        return [f"meronodes: backend={settings.backend}, merod unavailable: {error}"]
+    return [backends.header(config.stash[_SETTINGS])]
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
@@ -114,7 +103,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if not report.failed:
         return
     for cluster in _clusters_of(item):
-        cluster.used_by_failed_test = True
+        item.config.stash[_FAILED].add(cluster.id)
         for node in cluster:
             title = f"meronodes: log of {node.name} (last {LOG_LINES} lines)"
             report.sections.append((title, redact(node.log_tail(LOG_LINES))))
@@ -142,11 +131,16 @@ def _clusters_of(item: pytest.Item) -> Iterator[Cluster]:
     """The clusters a test started, and those fixtures handed it (session clusters too)."""
     seen: set[int] = set()
     handed = [value for value in getattr(item, "funcargs", {}).values() if isinstance(value, (Cluster, Node))]
+    started = item.config.stash.get(_STARTED, [])
     for candidate in [*item.stash.get(_ITEM_CLUSTERS, []), *handed]:
-        cluster = candidate if isinstance(candidate, Cluster) else candidate.cluster
+        cluster = candidate if isinstance(candidate, Cluster) else _cluster_of(candidate, started)
         if cluster is not None and id(cluster) not in seen:
             seen.add(id(cluster))
             yield cluster
+
+
+def _cluster_of(node: Node, clusters: list[Cluster]) -> Cluster | None:
+    return next((cluster for cluster in clusters if any(node is member for member in cluster)), None)
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
@@ -180,37 +174,59 @@ def meronodes_config(pytestconfig: pytest.Config) -> MeronodesConfig:
 
 
 @pytest.fixture(scope="session")
-def meronodes_backend(meronodes_config: MeronodesConfig) -> Backend:
-    """The backend that starts this session's clusters. Their files go to this user's private
-    directory of the plugin, which nothing rotates (pytest's basetemp is: a kept cluster would
-    lose its logs and tokens three sessions later), unless --node-base-dir says otherwise."""
+def meronodes_run(meronodes_config: MeronodesConfig) -> RunContext:
+    """What this session owns: its run id and owner, its record for later reapers, and where its
+    cluster directories go: this user's private directory of the plugin, which nothing rotates
+    (pytest's basetemp is: a kept cluster would lose its logs and tokens three sessions later),
+    unless --node-base-dir says otherwise."""
     base_dir = meronodes_config.base_dir or clusters_dir()
     base_dir.mkdir(parents=True, exist_ok=True)
-    return create_backend(meronodes_config, base_dir)
+    return RunContext.create(base_dir)
+
+
+@pytest.fixture(scope="session")
+def meronodes_backend(meronodes_config: MeronodesConfig, meronodes_run: RunContext) -> Backend:
+    """The backend that starts this session's clusters."""
+    return backends.create_backend(meronodes_config, meronodes_run)
+
+
+def _clusters(
+    config: pytest.Config, settings: MeronodesConfig, backend: Backend, run: RunContext, test: pytest.Item | None
+) -> Iterator[ClusterFactory]:
+    """A factory whose clusters the plugin can find (a node handed to a test, a test's own) and
+    which stops them at the end, except those --keep-nodes(-on-failure) keeps."""
+
+    def started(cluster: Cluster) -> None:
+        config.stash[_STARTED].append(cluster)
+        if test is not None:
+            test.stash[_ITEM_CLUSTERS].append(cluster)
+
+    if test is not None:
+        test.stash[_ITEM_CLUSTERS] = []
+    factory = ClusterFactory(settings, backend, run, on_start=started)
+    yield factory
+    failed = config.stash[_FAILED]
+    kept = factory.close(keep=lambda cluster: settings.keep_nodes or (
+        settings.keep_nodes_on_failure and cluster.id in failed))
+    config.stash[_KEPT].extend(kept)
 
 
 @pytest.fixture(scope="session")
 def node_cluster_factory(
-    pytestconfig: pytest.Config, meronodes_config: MeronodesConfig, meronodes_backend: Backend
+    pytestconfig: pytest.Config, meronodes_config: MeronodesConfig, meronodes_backend: Backend,
+    meronodes_run: RunContext,
 ) -> Iterator[ClusterFactory]:
     """Start clusters that live for the whole session: `node_cluster_factory(count=3)`."""
-    factory = ClusterFactory(meronodes_config, meronodes_backend)
-    yield factory
-    kept = factory.close(keep_all=meronodes_config.keep_nodes, keep_failed=meronodes_config.keep_nodes_on_failure)
-    pytestconfig.stash[_KEPT].extend(kept)
+    yield from _clusters(pytestconfig, meronodes_config, meronodes_backend, meronodes_run, None)
 
 
 @pytest.fixture
 def node_cluster(
-    request: pytest.FixtureRequest, meronodes_config: MeronodesConfig, meronodes_backend: Backend
+    request: pytest.FixtureRequest, meronodes_config: MeronodesConfig, meronodes_backend: Backend,
+    meronodes_run: RunContext,
 ) -> Iterator[ClusterFactory]:
     """Start clusters for one test: `cluster = node_cluster(count=3, auth="embedded")`."""
-    item = request.node
-    item.stash[_ITEM_CLUSTERS] = []
-    factory = ClusterFactory(meronodes_config, meronodes_backend, on_start=item.stash[_ITEM_CLUSTERS].append)
-    yield factory
-    kept = factory.close(keep_all=meronodes_config.keep_nodes, keep_failed=meronodes_config.keep_nodes_on_failure)
-    request.config.stash[_KEPT].extend(kept)
+    yield from _clusters(request.config, meronodes_config, meronodes_backend, meronodes_run, request.node)
 
 
 @pytest.fixture

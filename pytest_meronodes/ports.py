@@ -22,7 +22,7 @@ from pathlib import Path
 
 from . import state_dir
 from .errors import PortsUnavailableError
-from .ownership import Owner, current_owner
+from .ownership import Owner
 
 # The machine-wide registry, unchecked (as of import: the code asks state_dir, which checks).
 DEFAULT_REGISTRY = state_dir.ports_dir_path()
@@ -124,8 +124,7 @@ class PortRegistry:
                     reclaimed.append(reservation.port)
         return sorted(reclaimed)
 
-    def allocate(self, count: int, owner: Owner | None = None) -> list[int]:
-        owner = owner or current_owner()
+    def allocate(self, count: int, owner: Owner) -> list[int]:
         size = self.high - self.low + 1
         with self._locked():
             taken = set()
@@ -168,8 +167,7 @@ class PortRegistry:
             os.fchmod(handle.fileno(), RESERVATION_MODE)  # whatever the umask: other users read it
             json.dump(owner.as_dict(), handle)
 
-    def release(self, ports: list[int], owner: Owner | None = None) -> None:
-        owner = owner or current_owner()
+    def release(self, ports: list[int], owner: Owner) -> None:
         with self._locked():
             for port in ports:
                 found = _read(self._record(port))

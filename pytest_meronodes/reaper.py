@@ -31,13 +31,15 @@ from typing import Any
 
 from filelock import FileLock
 
-from . import docker_labels, state_dir
+from . import state_dir
+from .backends import engine_resources
+from .backends.base import EngineResources
 from .errors import MeronodesError
 from .ownership import Owner, process_environment, process_start_time, process_uid
 from .ports import PortRegistry
 from .runs import CLUSTER_MARKER, marker_content, process_marker, read_all, write_record
+from .runtime import STOP_GRACE
 
-STOP_GRACE = 3.0
 REAP_LOCK = ".reap.lock"  # in the runs directory
 
 
@@ -46,11 +48,11 @@ class Reaped:
     processes: list[str] = field(default_factory=list)
     homes: list[str] = field(default_factory=list)
     reservations: list[int] = field(default_factory=list)
-    docker: list[str] = field(default_factory=list)
+    engine: list[str] = field(default_factory=list)  # containers, networks, volumes (EngineResources)
     refused: list[str] = field(default_factory=list)  # named by a record, not proven ours: left alone
 
     def __bool__(self) -> bool:
-        return bool(self.processes or self.homes or self.reservations or self.docker or self.refused)
+        return bool(self.processes or self.homes or self.reservations or self.engine or self.refused)
 
     def summary(self, *, itemize_refused: bool = True) -> str:
         """One line. What was left alone is rare (a record naming what is not its run's) and is
@@ -59,7 +61,7 @@ class Reaped:
             f"{len(self.processes)} process(es)",
             f"{len(self.homes)} home(s)",
             f"{len(self.reservations)} port reservation(s)",
-            f"{len(self.docker)} Docker resource(s)",
+            f"{len(self.engine)} Docker resource(s)",
         ]
         text = "removed " + ", ".join(parts)
         if self.refused:
@@ -222,7 +224,7 @@ def _doomed(owner: Owner, kept: bool, cluster: str, clusters: Iterable[str] | No
 
 def reap_local(
     *, clusters: Iterable[str] | None = None, runs_dir: Path | None = None,
-    ports_dir: Path | None = None, result: Reaped | None = None, live_docker_clusters: set[str] | None = None,
+    ports_dir: Path | None = None, result: Reaped | None = None, live_clusters: set[str] | None = None,
 ) -> Reaped:
     """Processes and homes recorded by dead runs (or the named clusters), and dead reservations."""
     if result is None:
@@ -232,7 +234,7 @@ def reap_local(
     directory = state_dir.runs_dir() if runs_dir is None else state_dir.ensure_private_dir(runs_dir)
     # one reaper at a time per user: two sessions starting together must not both act on one record
     with FileLock(str(directory / REAP_LOCK), timeout=120):
-        _reap_records(directory, wanted, default_base, result, live_docker_clusters)
+        _reap_records(directory, wanted, default_base, result, live_clusters)
     registry = ports_dir if ports_dir is not None else state_dir.ports_dir_path()
     if registry.is_dir():
         result.reservations.extend(PortRegistry((1024, 65535), registry).reclaim_dead())
@@ -240,13 +242,13 @@ def reap_local(
 
 
 def _reap_records(
-    directory: Path, wanted: set[str] | None, default_base: str, result: Reaped, live_docker_clusters: set[str] | None
+    directory: Path, wanted: set[str] | None, default_base: str, result: Reaped, live_clusters: set[str] | None
 ) -> None:
     for path, record in read_all(directory):
         run_id = record.owner.run_id
         remaining = {}
         for cluster_id, cluster in record.clusters.items():
-            kept = cluster.kept and not _nothing_runs(run_id, cluster_id, cluster.processes, live_docker_clusters)
+            kept = cluster.kept and not _nothing_runs(run_id, cluster_id, cluster.processes, live_clusters)
             if not _doomed(record.owner, kept, cluster_id, wanted):
                 remaining[cluster_id] = cluster
                 continue
@@ -271,103 +273,44 @@ def _reap_records(
             write_record(path, record)
 
 
-# -- Docker ----------------------------------------------------------------------------------------
-def _containers(client: Any, label: str) -> list[tuple[Any, str, dict[str, str]]]:
-    """(container, name, labels) from the list call alone: `sparse` inspects nothing, so a
-    container another session removes meanwhile cannot make this fail."""
-    found = []
-    for container in client.containers.list(all=True, sparse=True, filters={"label": label}):
-        names = container.attrs.get("Names") or [container.id]
-        found.append((container, str(names[0]).lstrip("/"), container.attrs.get("Labels") or {}))
-    return found
+# -- everything -----------------------------------------------------------------------------------
+def reap(*, clusters: Iterable[str] | None = None, engines: list[EngineResources] | None = None) -> Reaped:
+    """What dead runs left (or the named clusters), wherever it is: processes, homes and
+    reservations from the records, and what the backends' engines hold (engines: those that
+    answer now, unless given)."""
+    engines = engine_resources() if engines is None else engines
+    live: set[str] | None = None
+    if engines:  # known only when an engine answered
+        live = set().union(*(engine.live_clusters() for engine in engines))
+    result = reap_local(clusters=clusters, live_clusters=live)
+    result.engine.extend(reap_engines(engines, clusters=clusters))
+    return result
 
 
-def _docker_resources(client: Any) -> list[tuple[str, Any, str, dict[str, str]]]:
-    """(kind, resource, name, labels) of everything labelled by pytest-meronodes in the engine,
-    this user's or not."""
-    found: list[tuple[str, Any, str, dict[str, str]]] = []
-    label = {"label": docker_labels.RUN}
-    for container, name, labels in _containers(client, docker_labels.RUN):
-        found.append(("container", container, name, labels))
-    for network in client.networks.list(filters=label):
-        found.append(("network", network, network.name, network.attrs.get("Labels") or {}))
-    for volume in client.volumes.list(filters=label):
-        found.append(("volume", volume, volume.name, volume.attrs.get("Labels") or {}))
-    return found
+def reap_engines(
+    engines: list[EngineResources], *, clusters: Iterable[str] | None = None, runs_dir: Path | None = None
+) -> list[str]:
+    """The engines' resources of dead runs (or of the named clusters), never a kept cluster's
+    unless named; one line per resource."""
+    wanted = set(clusters) if clusters is not None else None
+    kept = kept_clusters(runs_dir)
+    lines = []
+    for engine in engines:
+        lines += engine.reap(lambda owner, cluster: _doomed(owner, cluster in kept, cluster, wanted))
+    return lines
 
 
-def live_docker_clusters(client: Any) -> set[str]:
-    """This user's clusters that still have a container (running or not)."""
-    return {
-        labels.get(docker_labels.CLUSTER, "")
-        for _, _, labels in _containers(client, docker_labels.CLUSTER)
-        if docker_labels.is_ours(labels)
-    }
-
-
-def cluster_owners(client: Any, runs_dir: Path | None = None) -> dict[str, Owner]:
-    """Every cluster this user's runs recorded, or Docker resources of ours name, and its owner."""
+def cluster_owners(runs_dir: Path | None = None, engines: list[EngineResources] | None = None) -> dict[str, Owner]:
+    """Every cluster this user's runs recorded, or an engine's resources of ours name, and its owner."""
     owners = {cid: record.owner for _, record in read_all(runs_dir) for cid in record.clusters}
-    if client is not None:
-        for _, _, _, labels in _docker_resources(client):
-            cluster = labels.get(docker_labels.CLUSTER, "")
-            if cluster and docker_labels.is_ours(labels):
-                owners.setdefault(cluster, docker_labels.owner_of(labels))
+    for engine in engine_resources() if engines is None else engines:
+        for cluster, owner in engine.owners().items():
+            owners.setdefault(cluster, owner)
     return owners
 
 
 def kept_clusters(runs_dir: Path | None = None) -> set[str]:
     return {cid for _, record in read_all(runs_dir) for cid, cluster in record.clusters.items() if cluster.kept}
-
-
-def reap_docker(
-    client: Any, *, clusters: Iterable[str] | None = None, runs_dir: Path | None = None,
-    result: Reaped | None = None,
-) -> Reaped:
-    """Containers first (they hold networks and volumes), then networks and volumes. Only this
-    user's, from this machine (docker_labels.is_ours): another's owner cannot be judged from here."""
-    from docker.errors import APIError, NotFound
-
-    if result is None:
-        result = Reaped()
-    wanted = set(clusters) if clusters is not None else None
-    kept = kept_clusters(runs_dir)
-    doomed = [
-        (kind, resource, name)
-        for kind, resource, name, labels in _docker_resources(client)
-        if docker_labels.is_ours(labels)
-        and _doomed(docker_labels.owner_of(labels), labels.get(docker_labels.CLUSTER, "") in kept,
-                    labels.get(docker_labels.CLUSTER, ""), wanted)
-    ]
-    for order in ("container", "network", "volume"):
-        for kind, resource, name in doomed:
-            if kind != order:
-                continue
-            try:
-                if kind == "container":
-                    resource.remove(force=True, v=True)
-                elif kind == "volume":
-                    resource.remove(force=True)
-                else:
-                    resource.remove()
-                result.docker.append(f"{kind} {name}")
-            except NotFound:
-                pass
-            except APIError as error:
-                result.docker.append(f"{kind} {name}: NOT removed ({error.explanation})")
-    return result
-
-
-def docker_client_if_any() -> Any:
-    """A client when an engine answers, else None (reaping Docker is then a no-op)."""
-    try:
-        import docker
-
-        client = docker.from_env(timeout=5)
-        client.ping()
-    except Exception:  # no engine, no socket, no permission: nothing of ours can be there
-        return None
-    return client
 
 
 # -- ps --------------------------------------------------------------------------------------------
@@ -417,16 +360,6 @@ def describe() -> list[str]:
                     state = "gone"
                 lines.append(f"    {process.get('role')} pid {pid} {state}")
     lines += _describe_ports()
-    client = docker_client_if_any()
-    if client is not None:
-        for kind, _, name, labels in _docker_resources(client):
-            owner = docker_labels.owner_of(labels)
-            if docker_labels.is_ours(labels):
-                state = "alive" if owner.is_alive() else "DEAD"
-            else:
-                state = f"not this user's on this machine (uid {labels.get(docker_labels.OWNER_UID, '?')}): left alone"
-            lines.append(
-                f"docker {kind} {name} cluster {labels.get(docker_labels.CLUSTER)} "
-                f"run {owner.run_id} owner pid {owner.pid} ({state})"
-            )
+    for engine in engine_resources():
+        lines += engine.describe()
     return lines or ["nothing of pytest-meronodes exists on this machine"]

@@ -1,5 +1,10 @@
 """Keeping secrets out of what we print: JWTs and the passwords this process generated or was
-given never reach logs tails, report sections or error messages."""
+given never reach logs tails, report sections or error messages.
+
+The set of passwords is process-wide on purpose: an error renders its text wherever it is raised
+(a thread of a start, a client call after the session's objects are gone), so it cannot be handed
+a run's object. It is filled explicitly, where a secret is made or received (start.py for the
+admin the plugin creates, the remote backend for the user's), never as a side effect."""
 
 from __future__ import annotations
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from . import state_dir
-from .ownership import Owner, current_owner, process_start_time
+from .ownership import Owner, process_start_time
 
 # Where records live by default, unchecked (as of import: the code asks state_dir, which checks).
 DEFAULT_RUNS_DIR = state_dir.user_dir_path() / "runs"
@@ -58,9 +58,9 @@ class RunRecord:
         return cls(Owner.from_dict(raw["owner"]), clusters)
 
 
-def process_marker(cluster_id: str, run_id: str | None = None) -> tuple[str, str]:
-    """The environment variable (name, value) every process of this run's cluster gets."""
-    return PROCESS_MARKER_ENV, f"{run_id if run_id is not None else current_owner().run_id}/{cluster_id}"
+def process_marker(cluster_id: str, run_id: str) -> tuple[str, str]:
+    """The environment variable (name, value) every process of the run's cluster gets."""
+    return PROCESS_MARKER_ENV, f"{run_id}/{cluster_id}"
 
 
 def marker_content(run_id: str, cluster_id: str) -> dict[str, str]:
@@ -91,9 +91,9 @@ class RunRegistry:
     """This process's record; safe to use from several threads. `directory` defaults to this
     user's private runs directory, checked on every write (it may be removed meanwhile)."""
 
-    def __init__(self, directory: Path | None = None, owner: Owner | None = None) -> None:
+    def __init__(self, directory: Path | None, owner: Owner) -> None:
         self._directory = directory
-        self.record = RunRecord(owner or current_owner())
+        self.record = RunRecord(owner)
         self._lock = threading.Lock()
 
     @property
@@ -160,18 +160,6 @@ class RunRegistry:
         with self._lock:
             self.record.clusters.pop(cluster_id, None)
             self._save()
-
-
-_registry: RunRegistry | None = None
-_registry_lock = threading.Lock()
-
-
-def current_run() -> RunRegistry:
-    global _registry
-    with _registry_lock:
-        if _registry is None or _registry.record.owner != current_owner():
-            _registry = RunRegistry()
-        return _registry
 
 
 def _read_own_file(path: Path) -> str | None:

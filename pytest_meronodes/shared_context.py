@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from .errors import (
     ConfigurationError,
@@ -30,12 +30,21 @@ from .errors import (
     SyncTimeoutError,
 )
 from .parallel import run_parallel
-from .readiness import poll_interval
+from .polling import Waiting, poll_until
 from .records import ContextInfo, SyncStatus
-from .versions import Feature
+from .versions import Feature, MerodRelease
 
 if TYPE_CHECKING:
-    from .cluster import Cluster, Node
+    from .node import Node
+
+
+class NodeLookup(Protocol):
+    """What a shared context needs of its cluster: its nodes, by name or as themselves, and the
+    release they run."""
+
+    release: MerodRelease
+
+    def node(self, node: Node | str) -> Node: ...
 
 T = TypeVar("T")
 # answers that mean "not yet" while a namespace or a context reaches a joiner: 503 (authority not
@@ -103,33 +112,39 @@ def wait_for_sync(
     waited for, never reported as an application error; on timeout the error names every node's
     state, heads included."""
     check_timeout(timeout)
-    deadline = time.monotonic() + timeout
-    attempt = 0
-    while True:
-        states = [observe(node, context_id) for node in nodes]
+    states: list[MemberState] = []
+
+    def agreed_hash() -> str | Waiting:
+        states[:] = [observe(node, context_id) for node in nodes]
         if in_sync(states, same_dag_heads=same_dag_heads):
             return str(states[0].info.state_hash if states[0].info else "")
-        if time.monotonic() > deadline:
-            break
-        # two requests per member a round: merod syncs every few hundred ms at best, so polling
-        # faster than 50 ms only loads the nodes
-        time.sleep(max(SYNC_POLL_MIN, poll_interval(attempt)))
-        attempt += 1
-    lines = "\n".join(f"  {state.describe()}" for state in states)
-    raise SyncTimeoutError(f"context {context_id} not in sync on every member within {timeout:g} s:\n{lines}")
+        return Waiting("not in sync")
+
+    def not_in_sync(_: str) -> SyncTimeoutError:
+        lines = "\n".join(f"  {state.describe()}" for state in states)
+        return SyncTimeoutError(f"context {context_id} not in sync on every member within {timeout:g} s:\n{lines}")
+
+    # two requests per member a round: merod syncs every few hundred ms at best, so polling
+    # faster than 50 ms only loads the nodes
+    return poll_until(agreed_hash, deadline=time.monotonic() + timeout, timed_out=not_in_sync,
+                      min_interval=SYNC_POLL_MIN)
 
 
 def _retry(deadline: float, step: Callable[[], T], *, retry_on: Callable[[Exception], bool]) -> T:
-    """`step` until it succeeds, while its failures are the kind that pass and time remains."""
-    attempt = 0
-    while True:
+    """`step` until it succeeds, while its failures are the kind that pass and time remains; then
+    the last failure is raised as it was."""
+    last: list[Exception] = []
+
+    def attempt() -> T | Waiting:
         try:
             return step()
         except (NodeError, RpcError) as error:
-            if not retry_on(error) or time.monotonic() > deadline:
+            if not retry_on(error):
                 raise
-        time.sleep(poll_interval(attempt))
-        attempt += 1
+            last[:] = [error]
+            return Waiting(str(error))
+
+    return poll_until(attempt, deadline=deadline, timed_out=lambda _: last[0])
 
 
 def _transient(error: Exception) -> bool:
@@ -141,7 +156,7 @@ class SharedContext:
     waits until every member has the same state; `add_member` lets a late joiner in."""
 
     def __init__(
-        self, cluster: Cluster, *, context_id: str, namespace_id: str, application_id: str, application: Path,
+        self, cluster: NodeLookup, *, context_id: str, namespace_id: str, application_id: str, application: Path,
         members: list[Node],
     ) -> None:
         self.cluster = cluster
@@ -169,18 +184,19 @@ class SharedContext:
         synced yet is waited for (up to `timeout`); an application error raises RpcError."""
         check_timeout(timeout)
         member = self.member(node)
-        deadline = time.monotonic() + timeout
-        attempt = 0
-        while True:
+
+        def output() -> Any:
             try:
                 return member.client.execute(self.id, method, args)
             except ContextNotReadyError:
-                if time.monotonic() > deadline:
-                    break
-            time.sleep(poll_interval(attempt))
-            attempt += 1
+                return Waiting("not synced")
+
+        return poll_until(output, deadline=time.monotonic() + timeout,
+                          timed_out=lambda _: self._not_synced(member, method, timeout))
+
+    def _not_synced(self, member: Node, method: str, timeout: float) -> SyncTimeoutError:
         state = observe(member, self.id)
-        raise SyncTimeoutError(
+        return SyncTimeoutError(
             f"{method} on {member.name}: the node has not synced context {self.id} within {timeout:g} s "
             f"({state.describe()})"
         )
@@ -237,7 +253,7 @@ def _join(inviter: Node, joiner: Node, namespace_id: str, context_id: str, deadl
 
 
 def share_context(
-    cluster: Cluster,
+    cluster: NodeLookup,
     application: Path,
     members: list[Node],
     *,

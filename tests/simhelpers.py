@@ -21,7 +21,7 @@ from typing import IO, Any, TypeVar
 
 import requests
 
-from pytest_meronodes.ownership import current_owner
+from pytest_meronodes.ownership import new_owner
 from pytest_meronodes.ports import PortRegistry
 
 if sys.version_info >= (3, 11):
@@ -50,15 +50,16 @@ _SCRUBBED_ENV = ("MERO_AUTH_ADMIN_USER", "MERO_AUTH_ADMIN_PASSWORD", "CALIMERO_H
 # own ranges are 30000-30999).
 HELPER_PORT_RANGE = (31000, 32699)
 _helper_ports = PortRegistry(HELPER_PORT_RANGE)
+_helper_owner = new_owner()  # this process, as the owner of the helper ports
 
 
 def free_port() -> int:
     """A TCP port free on 127.0.0.1, reserved for this process until `release_helper_ports`."""
-    return _helper_ports.allocate(1)[0]
+    return _helper_ports.allocate(1, _helper_owner)[0]
 
 
 def release_helper_ports() -> None:
-    _helper_ports.release(_helper_ports.reserved_by(current_owner()))
+    _helper_ports.release(_helper_ports.reserved_by(_helper_owner), _helper_owner)
 
 
 def clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:

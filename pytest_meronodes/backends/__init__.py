@@ -1,25 +1,55 @@
-"""Backends start and stop clusters; each is a small class behind the Backend interface."""
+"""The backends, by name: the one list to extend for a new backend. Each is a small class
+behind the interfaces of base.py; a backend that starts nodes (a NodeLauncher) goes through
+the one start path (start.py). Modules are imported only when their backend is used."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from importlib import import_module
+from typing import Any
 
 from ..config import MeronodesConfig
 from ..errors import ConfigurationError
-from .base import Backend
+from ..run_context import RunContext
+from .base import Backend, EngineResources
+
+# name -> "module:class"; a class has `name`, `header(config)` (static), and is built with
+# (config, run); it may offer `engine_resources()` (static): what it leaves outside the run records
+BACKENDS = {
+    "binary": "pytest_meronodes.backends.binary:BinaryBackend",
+    "docker": "pytest_meronodes.backends.docker:DockerBackend",
+    "remote": "pytest_meronodes.backends.remote:RemoteBackend",
+}
 
 
-def create_backend(config: MeronodesConfig, base_dir: Path) -> Backend:
-    if config.backend == "binary":
-        from .binary import BinaryBackend
+def backend_class(name: str) -> Any:
+    if name not in BACKENDS:
+        raise ConfigurationError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
+    module, _, attribute = BACKENDS[name].partition(":")
+    return getattr(import_module(module), attribute)
 
-        return BinaryBackend(config, base_dir)
-    if config.backend == "docker":
-        from .docker import DockerBackend
 
-        return DockerBackend(config, base_dir)
-    if config.backend == "remote":
-        from .remote import RemoteBackend
+def create_backend(config: MeronodesConfig, run: RunContext) -> Backend:
+    """The session's backend; one that starts nodes is wrapped in the one start path."""
+    from ..start import ClusterStart
 
-        return RemoteBackend(config)
-    raise ConfigurationError(f"unknown backend {config.backend!r}")
+    backend = backend_class(config.backend)(config, run)
+    if hasattr(backend, "host"):  # a NodeLauncher
+        return ClusterStart(backend, config, run)
+    return backend  # type: ignore[no-any-return]
+
+
+def header(config: MeronodesConfig) -> str:
+    """The pytest header's line: the backend, and what it runs (the simulator says so)."""
+    return f"meronodes: backend={config.backend}, {backend_class(config.backend).header(config)}"
+
+
+def engine_resources() -> list[EngineResources]:
+    """What every backend with resources outside the run records (a Docker engine's) can reach
+    now; a backend whose engine does not answer has nothing of ours to show or remove."""
+    found = []
+    for name in BACKENDS:
+        find = getattr(backend_class(name), "engine_resources", None)
+        resources = find() if find is not None else None
+        if resources is not None:
+            found.append(resources)
+    return found

@@ -1,13 +1,142 @@
+"""The interfaces a backend implements. The start path (start.py) is written once; a backend
+supplies only what is really its own: where a node's home and ports are, how `merod init` and
+`merod run` are executed, how a node is removed, and the proxy stack for auth="proxy"."""
+
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
 
 from ..cluster import Cluster
+from ..config import MeronodesConfig
+from ..ownership import Owner
+from ..run_context import RunContext
+from ..runtime import NodeRuntime
 from ..spec import ClusterSpec
+from ..versions import MerodRelease
+
+ADMIN_USER = "meronodes-admin"  # the admin the plugin creates for auth="embedded" and "proxy"
+
+
+@dataclass
+class NodeSlot:
+    """One node's place in its cluster, laid out by the backend before `merod init`."""
+
+    name: str
+    home: str  # merod's --home, as the node sees it
+    listen_host: str  # what the server and the swarm bind to
+    server_port: int  # as the node sees it
+    swarm_port: int
+    swarm_address: str  # the IPv4 address the other nodes dial (merod's swarm dials no DNS names)
+    peer_id: str = ""  # from the config init wrote
+
+    @property
+    def multiaddr(self) -> str:
+        return f"/ip4/{self.swarm_address}/tcp/{self.swarm_port}/p2p/{self.peer_id}"
+
+
+@dataclass(frozen=True)
+class InitResult:
+    exit_code: int | None  # None: init did not finish before the deadline (and was stopped)
+    output: str
+    config_text: str = ""  # the config.toml init wrote, when it succeeded
+
+
+@dataclass(frozen=True)
+class StartedNode:
+    """Where a started node answers, as this machine reaches it."""
+
+    runtime: NodeRuntime
+    url: str
+    rpc_port: int
+    swarm_port: int
+    home: Path | None  # on this machine, if it is reachable here
+    log_path: Path | None
+
+
+@dataclass(frozen=True)
+class ClusterPlace:
+    """What a backend is told about the cluster it hosts."""
+
+    id: str
+    spec: ClusterSpec
+    directory: Path  # the cluster's own directory on this machine (logs, configs, bind homes)
+    run: RunContext
+    keep_alive: bool  # the nodes may be kept after pytest exits: they must not die with it
+
+
+class ProxyFront(Protocol):
+    """Traefik and the auth service in front of a cluster (auth="proxy")."""
+
+    @property
+    def url(self) -> str:
+        """Traefik's entry point on this machine; nodes are told apart by the Host header."""
+        ...
+
+    def start(self, slots: Sequence[NodeSlot]) -> None: ...
+
+    def check_alive(self) -> None:
+        """Raise ProxyStartError if Traefik or the auth service has exited."""
+        ...
+
+    def log_tail(self) -> str: ...
+
+    def stop(self) -> None:
+        """Stop and remove everything the proxy holds; safe after a partial start."""
+        ...
+
+
+class HostedCluster(Protocol):
+    """What a backend holds for one cluster, and does for each of its nodes."""
+
+    def lay_out(self, names: Sequence[str]) -> list[NodeSlot]:
+        """Homes, ports and addresses of the nodes (reserving what must be reserved)."""
+        ...
+
+    def proxy_front(self, credentials: Any) -> ProxyFront:
+        """The proxy stack for auth="proxy" (not started yet); may raise ConfigurationError."""
+        ...
+
+    def init_node(self, slot: NodeSlot, merod_args: list[str], admin_password: str | None,
+                  deadline: float) -> InitResult:
+        """Run `merod <merod_args>` (an init); with `admin_password`, give it to init the way
+        this backend can without argv or the environment, and add the flag saying how."""
+        ...
+
+    def start_node(self, slot: NodeSlot, merod_args: list[str], config: dict[str, Any],
+                   environment: dict[str, str]) -> StartedNode:
+        """Write the node's final config.toml and start `merod <merod_args>` (a run)."""
+        ...
+
+    def remove_node(self, slot: NodeSlot) -> None:
+        """Remove what the node holds (container, volume); its runtime was stopped and captured."""
+        ...
+
+    def close(self) -> None:
+        """Release what the cluster holds as a whole (ports, networks)."""
+        ...
+
+
+class NodeLauncher(Protocol):
+    """A backend that starts nodes itself: the binary and Docker backends."""
+
+    name: str
+
+    def release(self) -> MerodRelease:
+        """The merod release the nodes run (asked once per session)."""
+        ...
+
+    def host(self, place: ClusterPlace) -> HostedCluster: ...
+
+    def keep_instructions(self, cluster: Cluster) -> str:
+        """How to reach a cluster left running, and how to remove it."""
+        ...
 
 
 class Backend(Protocol):
-    """Starts clusters, and says how to reach one that is kept."""
+    """What the cluster factory calls: every backend, including one that starts nothing."""
 
     name: str
 
@@ -15,6 +144,35 @@ class Backend(Protocol):
         """A ready cluster, or an error after everything half-started was removed."""
         ...
 
-    def keep_instructions(self, cluster: Cluster) -> str:
-        """How to reach a cluster left running, and how to remove it."""
+    def keep_instructions(self, cluster: Cluster) -> str: ...
+
+
+class BackendKind(Protocol):
+    """A backend class, as the registry (backends/__init__.py) knows it."""
+
+    name: str
+
+    def __call__(self, config: MeronodesConfig, run: RunContext) -> Backend | NodeLauncher: ...
+
+    def header(self, config: MeronodesConfig) -> str:
+        """What the pytest header says the session runs (never raises)."""
         ...
+
+
+class EngineResources(Protocol):
+    """What a backend leaves outside the run records (containers, networks, volumes in an
+    engine), labelled with their owner, for the reaper and `python -m pytest_meronodes ps`."""
+
+    kind: str
+
+    def live_clusters(self) -> set[str]:
+        """This user's clusters that still have something running."""
+        ...
+
+    def owners(self) -> dict[str, Owner]: ...
+
+    def reap(self, doomed: Callable[[Owner, str], bool]) -> list[str]:
+        """Remove what `doomed(owner, cluster id)` condemns; one line per resource."""
+        ...
+
+    def describe(self) -> list[str]: ...

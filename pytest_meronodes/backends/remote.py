@@ -6,17 +6,23 @@ import time
 from urllib.parse import urlsplit
 
 from ..client import Credentials, NodeClient
-from ..cluster import Cluster, Node
+from ..cluster import Cluster
 from ..config import MeronodesConfig
 from ..errors import ConfigurationError, NodeAuthError
-from ..readiness import authenticate, wait_for_mesh, wait_until_ready
+from ..gates import authenticate, wait_for_mesh, wait_until_ready
+from ..node import Node
+from ..redact import register
+from ..run_context import RunContext
+from ..runtime import Liveness
 from ..spec import ClusterSpec
 
 
 class RemoteBackend:
+    """Attaches to running nodes: the same gates as a start (health, auth, mesh), no start path."""
+
     name = "remote"
 
-    def __init__(self, config: MeronodesConfig) -> None:
+    def __init__(self, config: MeronodesConfig, run: RunContext) -> None:
         self.config = config
         if not config.node_urls:
             raise ConfigurationError(
@@ -34,6 +40,7 @@ class RemoteBackend:
         credentials = None
         if self.config.node_username and self.config.node_password:
             credentials = Credentials(self.config.node_username, self.config.node_password)
+            register(credentials.password)  # never shown in a log tail or an error
         elif spec.auth:
             raise ConfigurationError(
                 "the test asks for auth but no remote credentials are set: --node-username and "
@@ -41,10 +48,11 @@ class RemoteBackend:
             )
         nodes = []
         for name, url in zip(spec.names, urls):
-            port = urlsplit(url).port
+            liveness = Liveness(name, None)  # not ours to watch: a request's failure is just that
             nodes.append(
-                Node(name=name, url=url, rpc_port=port, swarm_port=None, peer_id=None, multiaddr=None,
-                     home=None, log_path=None, client=NodeClient(name, url, credentials))
+                Node(name=name, url=url, rpc_port=urlsplit(url).port, swarm_port=None, peer_id=None, multiaddr=None,
+                     home=None, log_path=None, client=NodeClient(name, url, credentials, liveness=liveness),
+                     liveness=liveness)
             )
         deadline = time.monotonic() + self.config.startup_timeout
         for node in nodes:
@@ -55,12 +63,17 @@ class RemoteBackend:
             except NodeAuthError as error:
                 raise NodeAuthError(
                     node.name,
-                    f"auth gate: {node.url} refused the credentials of user {self.config.node_username!r} "
-                    f"({error.reason.removeprefix('auth gate: ')}); check --node-username and the password "
+                    f"{node.url} refused the credentials of user {self.config.node_username!r} "
+                    f"({error.reason}); check --node-username and the password "
                     f"(MERONODES_NODE_PASSWORD, or --node-password)",
+                    gate="auth",
                 ) from None
-        wait_for_mesh(nodes, timeout=max(0.1, deadline - time.monotonic()))
+        wait_for_mesh(nodes, deadline=max(deadline, time.monotonic() + 0.1))
         return Cluster(cluster_id, nodes, lambda: None)
+
+    @staticmethod
+    def header(config: MeronodesConfig) -> str:
+        return f"nodes: {', '.join(config.node_urls) or 'none configured'}"
 
     def keep_instructions(self, cluster: Cluster) -> str:
         return f"cluster {cluster.id}: remote nodes, never started or stopped by pytest-meronodes"

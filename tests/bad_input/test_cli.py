@@ -7,7 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from pytest_meronodes.runs import current_run
+from pytest_meronodes.ownership import new_owner
+from pytest_meronodes.runs import RunRegistry
 
 
 def reap(*args: str) -> subprocess.CompletedProcess[str]:
@@ -33,7 +34,7 @@ def test_an_unknown_cluster_is_named() -> None:
 
 
 def test_a_cluster_of_a_live_session_is_left_alone_and_says_so(tmp_path: Path) -> None:
-    run = current_run()  # this test's process: a session that still runs
+    run = RunRegistry(None, new_owner())  # this test's process: a session that still runs
     cluster_id = f"{run.record.owner.run_id}-c999"
     directory = tmp_path / cluster_id
     directory.mkdir()

@@ -12,7 +12,7 @@ import docker
 import pytest
 from docker.errors import DockerException, ImageNotFound
 
-from pytest_meronodes import docker_labels
+from pytest_meronodes.backends.docker import labels as docker_labels
 
 SIM_IMAGE = "meronodes-local/merod-sim:dev"
 TRAEFIK_REPOSITORY = "meronodes-local/traefik"

@@ -70,10 +70,10 @@ def pytest_sessionstart(session):
 def pytest_sessionfinish(session):
     # what this process still holds in the port registry, asked while it is alive (a dead owner's
     # reservations may be reclaimed by any other session before the outer test could look)
-    from pytest_meronodes.ownership import current_owner
     from pytest_meronodes.ports import PortRegistry
 
-    held = PortRegistry((1024, 65535)).reserved_by(current_owner())
+    held = [reservation.port for reservation in PortRegistry((1024, 65535)).reservations()
+            if reservation.owner is not None and reservation.owner.pid == os.getpid() and not reservation.foreign]
     append_record({{"session_end_pid": os.getpid(), "reserved": held}})
 
 

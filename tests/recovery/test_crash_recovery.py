@@ -14,7 +14,7 @@ import docker
 import pytest
 import requests
 
-from pytest_meronodes import docker_labels
+from pytest_meronodes.backends.docker import labels as docker_labels
 
 from .sessions import HoldingSession, alive, reservations_of, run_record_exists
 

@@ -15,7 +15,8 @@ import docker
 import pytest
 from docker.errors import NotFound
 
-from pytest_meronodes.reaper import reap_docker
+from pytest_meronodes.backends.docker.reaping import DockerResources
+from pytest_meronodes.reaper import reap_engines
 
 from .conftest import dead_owner
 
@@ -73,7 +74,7 @@ def test_resources_whose_labels_do_not_prove_them_ours_are_left_alone(
         made.append(docker_client.volumes.create(f"meronodes-test-{tag}-{case}", labels=labels))
         made.append(docker_client.networks.create(f"meronodes-test-{tag}-{case}", labels=labels))
 
-    reap_docker(docker_client, runs_dir=runs)
+    reap_engines([DockerResources(docker_client)], runs_dir=runs)
 
     assert [resource.name for resource in made if not _exists(resource)] == []
 
@@ -81,7 +82,7 @@ def test_resources_whose_labels_do_not_prove_them_ours_are_left_alone(
 def test_a_dead_runs_own_resources_are_still_reaped(
     docker_client: docker.DockerClient, made: list[Any], runs: Path
 ) -> None:
-    from pytest_meronodes import docker_labels
+    from pytest_meronodes.backends.docker import labels as docker_labels
     from pytest_meronodes.ownership import Owner
 
     tag = uuid.uuid4().hex[:8]
@@ -91,6 +92,6 @@ def test_a_dead_runs_own_resources_are_still_reaped(
     assert labels[docker_labels.OWNER_UID] == str(os.geteuid())
     made.append(docker_client.volumes.create(f"meronodes-test-{tag}-ours", labels=labels))
 
-    reap_docker(docker_client, runs_dir=runs)
+    reap_engines([DockerResources(docker_client)], runs_dir=runs)
 
     assert not _exists(made[0])

@@ -15,12 +15,13 @@ from pathlib import Path
 import pytest
 
 from pytest_meronodes.errors import PortsUnavailableError
-from pytest_meronodes.ownership import current_owner
+from pytest_meronodes.ownership import new_owner
 from pytest_meronodes.ports import PortRegistry
 
 from .conftest import OTHER_UID, dead_owner, require_root
 
 LOW = 30700  # 4 ports below the ephemeral range, outside every range the suite allocates from
+OURS = new_owner()  # this very process: alive
 RANGE = (LOW, LOW + 3)
 
 
@@ -55,13 +56,13 @@ def _reserve_as(directory: Path, port: int, owner: Mapping[str, object], uid: in
 
 def test_the_shared_directory_is_usable_by_every_user(shared: Path, umask_077: None) -> None:
     registry = PortRegistry(RANGE, shared)
-    ports = registry.allocate(2)
+    ports = registry.allocate(2, OURS)
     info = os.lstat(shared)
     assert stat.S_ISDIR(info.st_mode)
     assert stat.S_IMODE(info.st_mode) == 0o1777  # sticky: only a file's owner removes it
     assert _mode(shared / ".lock") == 0o666
     assert all(_mode(shared / f"{port}.json") == 0o644 for port in ports)
-    registry.release(ports)
+    registry.release(ports, OURS)
 
 
 def test_another_users_reservations_are_never_deleted_nor_handed_out_and_our_dead_ones_are(shared: Path) -> None:
@@ -69,32 +70,32 @@ def test_another_users_reservations_are_never_deleted_nor_handed_out_and_our_dea
     registry = PortRegistry(RANGE, shared)  # creates the directory
     dead = dead_owner("deadbeef")
     theirs_dead = _reserve_as(shared, LOW, dead, OTHER_UID)
-    live_owner = current_owner().as_dict() | {"run_id": "0ther0ne"}  # alive: this very process
+    live_owner = OURS.as_dict() | {"run_id": "0ther0ne"}  # alive: this very process
     theirs_live = _reserve_as(shared, LOW + 1, live_owner, OTHER_UID)
     ours_dead = _reserve_as(shared, LOW + 2, dead_owner("5e1f0000"), os.geteuid())
     before = {path: path.read_text() for path in (theirs_dead, theirs_live)}
 
     assert registry.reclaim_dead() == [LOW + 2]  # our own dead reservation only
     assert not ours_dead.exists()
-    assert sorted(registry.allocate(2)) == [LOW + 2, LOW + 3]
+    assert sorted(registry.allocate(2, OURS)) == [LOW + 2, LOW + 3]
     with pytest.raises(PortsUnavailableError, match="2 by other users' sessions"):
-        registry.allocate(1)
-    registry.release([LOW, LOW + 1])  # not ours to release, whatever we ask
+        registry.allocate(1, OURS)
+    registry.release([LOW, LOW + 1], OURS)  # not ours to release, whatever we ask
 
     assert {path: path.read_text() for path in (theirs_dead, theirs_live)} == before
     assert all(os.lstat(path).st_uid == OTHER_UID for path in before)
-    registry.release([LOW + 2, LOW + 3])
+    registry.release([LOW + 2, LOW + 3], OURS)
 
 
 def test_a_foreign_file_naming_our_owner_is_not_released_by_us(shared: Path) -> None:
     require_root("files owned by another uid")
     registry = PortRegistry(RANGE, shared)
-    forged = _reserve_as(shared, LOW, current_owner().as_dict(), OTHER_UID)
-    assert LOW not in registry.reserved_by(current_owner())
-    registry.release([LOW])
+    forged = _reserve_as(shared, LOW, OURS.as_dict(), OTHER_UID)
+    assert LOW not in registry.reserved_by(OURS)
+    registry.release([LOW], OURS)
     assert forged.exists()
-    assert LOW not in registry.allocate(3)
-    registry.release(registry.reserved_by(current_owner()))
+    assert LOW not in registry.allocate(3, OURS)
+    registry.release(registry.reserved_by(OURS), OURS)
 
 
 def test_a_shared_directory_that_is_a_symbolic_link_is_refused(shared: Path, tmp_path: Path) -> None:
@@ -129,7 +130,7 @@ def test_the_default_registry_is_machine_wide_and_ps_shows_other_users_reservati
     from pytest_meronodes.reaper import describe
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    monkeypatch.setattr("pytest_meronodes.reaper.docker_client_if_any", lambda: None)
+    monkeypatch.setattr("pytest_meronodes.reaper.engine_resources", list)
     registry = PortRegistry(RANGE)
     assert registry.directory == tmp_path / "pytest-meronodes-ports" == state_dir.ports_dir_path()
     _reserve_as(registry.directory, LOW, dead_owner("deadbeef"), OTHER_UID)

@@ -42,10 +42,11 @@ def test_the_per_user_directory_is_created_private(tmp_path: Path, umask_zero: N
 
 def test_the_default_follows_the_temporary_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from pytest_meronodes import state_dir
+    from pytest_meronodes.ownership import new_owner
     from pytest_meronodes.runs import RunRegistry
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    registry = RunRegistry()
+    registry = RunRegistry(None, new_owner())
     home = state_dir.clusters_dir() / "abc-c1"
     home.mkdir()
     registry.add_cluster("abc-c1", home)

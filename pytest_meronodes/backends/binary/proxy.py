@@ -5,19 +5,21 @@ from __future__ import annotations
 
 import os
 import shutil
-from pathlib import Path
+import time
+from collections.abc import Sequence
 from typing import Any
 
 import tomli_w
 
-from .. import proxy_routes
-from ..client import Credentials, NodeClient
-from ..errors import ConfigurationError, NodeStartError
-from ..merod_program import resolve
-from ..ports import PortRegistry
-from ..process import NodeProcess, log_tail
-from ..proxy_routes import host_name
-from ..readiness import wait_for_proxy
+from ... import proxy_routes
+from ...client import Credentials
+from ...errors import ConfigurationError, ProxyStartError
+from ...logs import log_tail
+from ...merod_program import resolve
+from ...ports import PortRegistry
+from ...runtime import STOP_GRACE
+from ..base import ClusterPlace, NodeSlot
+from .process import NodeProcess
 
 
 def find_traefik(configured: str) -> str:
@@ -31,65 +33,64 @@ def find_traefik(configured: str) -> str:
 
 
 class NativeProxy:
+    """Traefik (file provider) and the auth service as processes of the cluster, on two ports from
+    the shared registry; a ProxyFront."""
+
     def __init__(
         self,
         *,
-        cluster_id: str,
-        directory: Path,
+        place: ClusterPlace,
         credentials: Credentials,
         traefik_binary: str,
         auth_service: str,
         ports: PortRegistry,
         env: dict[str, str],
+        die_with_parent: bool,
     ) -> None:
-        self.prefix = f"meronodes-{cluster_id}"
-        self.directory = directory
+        self.place = place
+        self.prefix = f"meronodes-{place.id}"
+        self.directory = place.directory
         self.credentials = credentials
+        # found now: a missing Traefik fails before any node is initialised
         self.traefik_binary = find_traefik(traefik_binary)
         self.auth_program = resolve(auth_service)
         self.ports = ports
         self.env = env
+        self.die_with_parent = die_with_parent
         self.allocated: list[int] = []
         self.auth: NodeProcess | None = None
         self.traefik: NodeProcess | None = None
 
     @property
-    def entry_port(self) -> int:
-        return self.allocated[0]
-
-    @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.entry_port}"
+        return f"http://127.0.0.1:{self.allocated[0]}"
 
-    def start(self, node_ports: dict[str, int], *, die_with_parent: bool) -> None:
-        self.allocated = self.ports.allocate(2)
-        auth_port = self.allocated[1]
+    def _start_process(self, argv: list[str], log_name: str, env: dict[str, str]) -> NodeProcess:
+        process = NodeProcess(argv, log_path=self.directory / log_name, env=env, die_with_parent=self.die_with_parent)
+        process.start()
+        self.place.run.registry.add_process(self.place.id, process.pid or 0, process.log_path.stem)
+        return process
+
+    def start(self, slots: Sequence[NodeSlot]) -> None:
+        self.allocated = self.ports.allocate(2, self.place.run.owner)
+        entry_port, auth_port = self.allocated
         auth_env = {
             **self.env,
             "MERO_AUTH_ADMIN_USER": self.credentials.username,
             "MERO_AUTH_ADMIN_PASSWORD": self.credentials.password,
         }
-        self.auth = NodeProcess(
-            [*self.auth_program.command, "auth", "--listen", f"127.0.0.1:{auth_port}"],
-            log_path=self.directory / "auth-service.log",
-            env=auth_env,
-            die_with_parent=die_with_parent,
-        )
-        self.auth.start()
+        self.auth = self._start_process([*self.auth_program.command, "auth", "--listen", f"127.0.0.1:{auth_port}"],
+                                        "auth-service.log", auth_env)
         dynamic = self.directory / "traefik-routes.toml"
-        dynamic.write_text(tomli_w.dumps(self._routes(node_ports, auth_port)))
+        dynamic.write_text(tomli_w.dumps(self._routes({slot.name: slot.server_port for slot in slots}, auth_port)))
         static = self.directory / "traefik.toml"
         static.write_text(tomli_w.dumps({
-            "entryPoints": {"web": {"address": f"127.0.0.1:{self.entry_port}"}},
+            "entryPoints": {"web": {"address": f"127.0.0.1:{entry_port}"}},
             "providers": {"file": {"filename": str(dynamic), "watch": False}},
             "log": {"level": "INFO"},
             "global": {"checkNewVersion": False, "sendAnonymousUsage": False},
         }))
-        self.traefik = NodeProcess(
-            [self.traefik_binary, f"--configFile={static}"], log_path=self.directory / "traefik.log", env=self.env,
-            die_with_parent=die_with_parent,
-        )
-        self.traefik.start()
+        self.traefik = self._start_process([self.traefik_binary, f"--configFile={static}"], "traefik.log", self.env)
 
     def _routes(self, node_ports: dict[str, int], auth_port: int) -> dict[str, Any]:
         middleware = f"{self.prefix}-auth"
@@ -119,24 +120,25 @@ class NativeProxy:
             "middlewares": {middleware: {"forwardAuth": forward_auth}},
         }}
 
-    def client_for(self, node: str) -> NodeClient:
-        return NodeClient(node, self.url, self.credentials, host_header=host_name(node))
+    def check_alive(self) -> None:
+        for process, role in ((self.traefik, "traefik"), (self.auth, "auth-service")):
+            if process is not None and process.exit_code() is not None:
+                raise ProxyStartError(f"{self.prefix}-{role}", f"{role} exited during start",
+                                      exit_code=process.exit_code(), log_tail=log_tail(process.log_path))
 
-    def wait_ready(self, first_node: str, deadline: float) -> None:
-        def check_alive() -> None:
-            for process, role in ((self.traefik, "traefik"), (self.auth, "auth-service")):
-                if process is not None and process.exit_code() is not None:
-                    raise NodeStartError(f"{self.prefix}-{role}", f"{role} exited during start",
-                                         exit_code=process.exit_code(), log_tail=log_tail(process.log_path))
+    def log_tail(self) -> str:
+        return log_tail(self.traefik.log_path) if self.traefik else ""
 
-        wait_for_proxy(url=self.url, host=host_name(first_node), deadline=deadline, name=f"{self.prefix}-traefik",
-                       check_alive=check_alive,
-                       logs=lambda: log_tail(self.traefik.log_path) if self.traefik else "")
-
-    def processes(self) -> list[NodeProcess]:
-        return [p for p in (self.traefik, self.auth) if p is not None]
-
-    def release(self) -> None:
-        if self.allocated:
-            self.ports.release(self.allocated)
-            self.allocated = []
+    def stop(self) -> None:
+        try:
+            for process in (self.traefik, self.auth):
+                if process is not None:
+                    process.terminate()
+            deadline = time.monotonic() + STOP_GRACE
+            for process in (self.traefik, self.auth):
+                if process is not None:
+                    process.wait_or_kill(deadline)
+        finally:
+            if self.allocated:
+                self.ports.release(self.allocated, self.place.run.owner)
+                self.allocated = []

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -23,25 +22,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-DEFAULT_GRACE = 5.0
+from ...logs import log_tail
+from ...runtime import STOP_GRACE
+
 PR_SET_PDEATHSIG = 1
 SETPRIV = shutil.which("setpriv")  # util-linux
-
-
-def log_tail(path: Path | None, lines: int = 40) -> str:
-    """The last lines of a log, without ANSI colours."""
-    if path is None:
-        return ""
-    try:
-        with open(path, "rb") as handle:
-            handle.seek(0, os.SEEK_END)
-            size = handle.tell()
-            handle.seek(max(0, size - 64 * 1024))
-            text = handle.read().decode("utf-8", errors="replace")
-    except OSError:
-        return ""
-    return "\n".join(ANSI.sub("", text).splitlines()[-lines:])
 
 
 _process_lock = threading.Lock()
@@ -152,10 +137,21 @@ class NodeProcess:
         except OSError:
             return self._kept_logs  # the home is gone; what capture_logs() saved
 
-    def capture_logs(self) -> None:
+    def log_tail(self, lines: int = 40) -> str:
+        if self.log_path.is_file():
+            return log_tail(self.log_path, lines)
+        return "\n".join(self._kept_logs.splitlines()[-lines:])
+
+    def capture(self) -> None:
         """Keep the log's tail in memory before the directory holding it is removed, so a test
         that stopped its cluster still gets the log in its report."""
         self._kept_logs = log_tail(self.log_path, 200)
+
+    def oom_killed(self) -> bool:
+        return False  # no memory cap on a native process: the kernel's OOM killer is not ours to report
+
+    def describe(self) -> str:
+        return f"pid={self.pid} log={self.log_path}"
 
     def upload(self, local_path: Path) -> str:
         return str(local_path.resolve())  # the node shares our file system
@@ -207,6 +203,6 @@ class NodeProcess:
             self._signal_group(signal.SIGKILL)
         return code
 
-    def stop(self, grace: float = DEFAULT_GRACE) -> None:
+    def stop(self, grace: float = STOP_GRACE) -> None:
         self.terminate()
         self.wait_or_kill(time.monotonic() + grace)

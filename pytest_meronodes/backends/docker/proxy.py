@@ -8,26 +8,22 @@ the auth service. Traefik's entry port comes from the shared port registry and i
 from __future__ import annotations
 
 import contextlib
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import Any
 
 from docker.errors import APIError, NotFound
+from docker.models.containers import Container
 
-from .. import docker_labels, proxy_routes
-from ..client import Credentials, NodeClient
-from ..cluster import Node
-from ..errors import NodeStartError
-from ..ports import PortRegistry
-from ..proxy_routes import host_name
-from ..readiness import wait_for_proxy
-
-if TYPE_CHECKING:
-    from docker.models.containers import Container
-
-    from .docker import DockerBackend
+from ... import proxy_routes
+from ...client import Credentials
+from ...errors import ProxyStartError
+from ...ports import PortRegistry
+from ..base import NodeSlot
+from . import labels as docker_labels
+from .engine import SIMULATOR_TITLE, DockerEngine
 
 AUTH_PORT = 3001
-NODE_PORT = 2528
-SIMULATOR_TITLE = "merod-sim"
+NODE_PORT = 2528  # merod's server port inside every node container
 
 
 def _logs(container: Container) -> str:
@@ -35,32 +31,36 @@ def _logs(container: Container) -> str:
 
 
 class ProxyStack:
+    """Traefik and the auth service as containers of the cluster; a ProxyFront."""
+
     def __init__(
-        self, backend: DockerBackend, cluster_id: str, prefix: str, credentials: Credentials, web_network: Any
+        self, engine: DockerEngine, cluster_id: str, prefix: str, credentials: Credentials, web_network: Any
     ) -> None:
-        self.backend = backend
-        self.client = backend.client
+        self.engine = engine
+        self.config = engine.config
+        self.client = engine.client
         self.cluster_id = cluster_id
         self.prefix = prefix
         self.credentials = credentials
         self.web_network = web_network
-        self.ports = PortRegistry(backend.config.port_range)
+        self.ports = PortRegistry(engine.config.port_range)
         self.port: int | None = None
         self.internal_network: Any = None
         self.auth: Container | None = None
         self.traefik: Container | None = None
 
     def _labels(self, role: str) -> dict[str, str]:
-        return self.backend._labels(self.cluster_id, role)
+        return self.engine.labels(self.cluster_id, role)
 
     @property
     def middleware(self) -> str:
         return f"{self.prefix}-auth"
 
-    def start(self) -> None:
-        config = self.backend.config
-        self.backend.ensure_image(config.traefik_image, "--traefik-image")
-        self.backend.ensure_image(config.auth_image, "--auth-image")
+    def start(self, slots: Sequence[NodeSlot]) -> None:
+        """Routes come later, as labels of the node containers (node_labels)."""
+        config = self.config
+        self.engine.ensure_image(config.traefik_image, "--traefik-image")
+        self.engine.ensure_image(config.auth_image, "--auth-image")
         self.internal_network = self.client.networks.create(
             f"{self.prefix}-internal", driver="bridge", internal=True, labels=self._labels("network")
         )
@@ -68,7 +68,7 @@ class ProxyStack:
         self._start_traefik()
 
     def _start_auth(self) -> None:
-        config = self.backend.config
+        config = self.config
         name = f"{self.prefix}-auth"
         labels = self._labels("auth")
         route = proxy_routes.auth_service_route(self.prefix)
@@ -78,7 +78,7 @@ class ProxyStack:
         labels[f"{middleware}.address"] = f"http://{name}:{AUTH_PORT}/auth/validate"
         labels[f"{middleware}.authResponseHeaders"] = proxy_routes.AUTH_RESPONSE_HEADERS
         extra: dict[str, Any] = {}
-        if self.backend.image_title(config.auth_image) == SIMULATOR_TITLE:
+        if self.engine.image_title(config.auth_image) == SIMULATOR_TITLE:
             # our test double plays mero-auth; the real image runs its own default command
             extra = {"entrypoint": "", "command": ["merod", "auth", "--listen", f"0.0.0.0:{AUTH_PORT}"]}
         self.auth = self.client.containers.create(
@@ -96,8 +96,8 @@ class ProxyStack:
         self.auth.start()
 
     def _start_traefik(self) -> None:
-        config = self.backend.config
-        self.port = self.ports.allocate(1)[0]
+        config = self.config
+        self.port = self.ports.allocate(1, self.engine.owner)[0]
         constraint = f"Label(`{docker_labels.CLUSTER}`,`{self.cluster_id}`)"
         self.traefik = self.client.containers.create(
             config.traefik_image,
@@ -117,7 +117,7 @@ class ProxyStack:
         )
         self.traefik.start()
 
-    def node_labels(self, node: str, container_name: str) -> dict[str, str]:
+    def node_labels(self, node: str) -> dict[str, str]:
         service = f"{self.prefix}-{node}"
         labels = proxy_routes.docker_labels(proxy_routes.node_routes(self.prefix, node, f"{self.middleware}@docker"))
         labels[f"traefik.http.services.{service}.loadbalancer.server.port"] = str(NODE_PORT)
@@ -127,22 +127,17 @@ class ProxyStack:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def client_for(self, node: str, credentials: Credentials | None) -> NodeClient:
-        return NodeClient(node, self.url, credentials, host_header=host_name(node))
+    def check_alive(self) -> None:
+        for container, role in ((self.traefik, "traefik"), (self.auth, "auth service")):
+            if container is not None:
+                container.reload()
+                if container.status == "exited":
+                    code = container.attrs.get("State", {}).get("ExitCode")
+                    raise ProxyStartError(f"{self.prefix}-{role.replace(' ', '-')}", f"{role} exited during start",
+                                          exit_code=code, log_tail=_logs(container))
 
-    def wait_routes(self, nodes: list[Node], deadline: float) -> None:
-        def check_alive() -> None:
-            for container, role in ((self.traefik, "traefik"), (self.auth, "auth service")):
-                if container is not None:
-                    container.reload()
-                    if container.status == "exited":
-                        code = container.attrs.get("State", {}).get("ExitCode")
-                        raise NodeStartError(f"{self.prefix}-{role}", f"{role} exited", exit_code=code,
-                                             log_tail=_logs(container))
-
-        wait_for_proxy(url=self.url, host=host_name(nodes[0].name), deadline=deadline,
-                       name=f"{self.prefix}-traefik", check_alive=check_alive,
-                       logs=lambda: _logs(self.traefik) if self.traefik else "")
+    def log_tail(self) -> str:
+        return _logs(self.traefik) if self.traefik else ""
 
     def stop(self) -> None:
         for container in (self.traefik, self.auth):
@@ -153,4 +148,4 @@ class ProxyStack:
             with contextlib.suppress(NotFound, APIError):
                 self.internal_network.remove()
         if self.port is not None:
-            self.ports.release([self.port])
+            self.ports.release([self.port], self.engine.owner)

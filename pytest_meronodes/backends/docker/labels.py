@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 
-from .ownership import Owner, host_key
+from ...ownership import Owner, host_key
 
 PREFIX = "meronodes"
 RUN = f"{PREFIX}.run"

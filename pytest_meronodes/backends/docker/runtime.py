@@ -1,0 +1,99 @@
+"""A node container as a NodeRuntime: liveness, logs (kept in memory once it is removed), upload."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from pathlib import Path
+from typing import Any
+
+from docker.errors import APIError, NotFound
+from docker.models.containers import Container
+
+from ...runtime import STOP_GRACE
+from .files import FileOwner, tar_of
+
+HOME = "/data"  # the real image's CALIMERO_HOME, WORKDIR and VOLUME
+
+
+class ContainerRuntime:
+    """Liveness and logs of a node container; both are kept in memory when it is removed."""
+
+    def __init__(self, container: Container, node_dir: str, owner: FileOwner) -> None:
+        self.container = container
+        self.node_dir = node_dir  # inside the container
+        self.owner = owner
+        self._final_logs: str | None = None
+        self._final_state: dict[str, Any] | None = None
+        self._lock = threading.Lock()
+
+    def _state(self) -> dict[str, Any]:
+        if self._final_state is not None:
+            return self._final_state
+        try:
+            self.container.reload()
+        except NotFound:  # removed behind our back: it is not running, whatever its exit code was
+            return {"Status": "removed", "ExitCode": -1, "OOMKilled": False}
+        state: dict[str, Any] = self.container.attrs.get("State", {})
+        return state
+
+    def exit_code(self) -> int | None:
+        state = self._state()
+        if state.get("Status") in ("exited", "dead", "removed"):
+            return int(state.get("ExitCode") or 0)
+        return None
+
+    def oom_killed(self) -> bool:
+        return bool(self._state().get("OOMKilled"))
+
+    def logs(self) -> str:
+        if self._final_logs is not None:
+            return self._final_logs
+        try:
+            return bytes(self.container.logs()).decode("utf-8", errors="replace")
+        except (NotFound, APIError):
+            return ""
+
+    def log_tail(self, lines: int) -> str:
+        """The last lines only: a failed test's report must not fetch a whole container log."""
+        if self._final_logs is not None:
+            return "\n".join(self._final_logs.splitlines()[-lines:])
+        try:
+            return bytes(self.container.logs(tail=lines)).decode("utf-8", errors="replace")
+        except (NotFound, APIError):
+            return ""
+
+    def stop(self, grace: float = STOP_GRACE) -> None:
+        with contextlib.suppress(NotFound, APIError):
+            self.container.stop(timeout=int(grace))
+
+    def describe(self) -> str:
+        return f"log: docker logs {self.container.name}"
+
+    def upload(self, local_path: Path) -> str:
+        """Copy a file into the node's home volume, where the node can read it, at the same path
+        in every container: merod's application id depends on the path it installs from, and the
+        nodes of a namespace must agree on it."""
+        member = f"meronodes-uploads/{local_path.name}"
+        self.container.put_archive(HOME, tar_of(member, local_path.read_bytes(), 0o644, self.owner))
+        return f"{HOME}/{member}"
+
+    def capture(self) -> None:
+        """Save exit state and logs before the container is removed."""
+        with self._lock:
+            if self._final_logs is None:
+                self._final_state = self._state()
+                self._final_logs = self.logs()
+
+
+
+
+def remove_container(container: Container) -> None:
+    """Gone is gone: a container someone else removed, or one Docker is removing already, is fine."""
+    try:
+        container.remove(force=True, v=True)
+    except NotFound:
+        pass
+    except APIError as error:
+        if "already in progress" not in str(error):
+            raise
