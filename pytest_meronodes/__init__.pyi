@@ -1,7 +1,6 @@
 from .client import Credentials as Credentials
 from .client import NodeClient as NodeClient
 from .cluster import Cluster as Cluster
-from .node import Node as Node
 from .errors import ConfigurationError as ConfigurationError
 from .errors import ContextNotReadyError as ContextNotReadyError
 from .errors import MeronodesError as MeronodesError
@@ -17,6 +16,7 @@ from .errors import PortsUnavailableError as PortsUnavailableError
 from .errors import RpcError as RpcError
 from .errors import SyncTimeoutError as SyncTimeoutError
 from .factory import ClusterFactory as ClusterFactory
+from .node import Node as Node
 from .records import Application as Application
 from .records import ContextInfo as ContextInfo
 from .records import CreatedContext as CreatedContext

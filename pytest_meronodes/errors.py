@@ -10,7 +10,11 @@ from .redact import redact
 
 
 class MeronodesError(Exception):
-    """Base of every error pytest-meronodes raises. Its text never shows a token or password."""
+    """Base of every error pytest-meronodes raises. Its text never shows a token or password:
+    neither its str nor its args (what its repr, and `pytest -l`, show)."""
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*(redact(arg) if isinstance(arg, str) else arg for arg in args))
 
     def __str__(self) -> str:
         return redact(super().__str__())
@@ -51,10 +55,10 @@ class NodeError(MeronodesError):
         gate_in_reason: bool = False,
     ) -> None:
         self.node = node
-        self.reason = message
+        self.reason = redact(message)
         self.gate = gate
         self.exit_code = exit_code
-        self.log_tail = log_tail
+        self.log_tail = redact(log_tail)
         self.gate_in_reason = gate_in_reason  # "process exited during start (... gate)" names it itself
         super().__init__(self._render())
 

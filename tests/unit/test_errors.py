@@ -32,6 +32,7 @@ def test_the_auth_reason_stays_bare_for_whoever_words_it_again() -> None:
 
 def test_a_proxy_failure_names_the_component_not_a_node() -> None:
     error = ProxyStartError("meronodes-x-traefik", "traefik exited during start", exit_code=1, log_tail="bad config")
-    assert error.gate == "proxy" and error.component == "meronodes-x-traefik"
+    assert error.gate == "proxy"
+    assert error.component == "meronodes-x-traefik"
     assert str(error).startswith("meronodes-x-traefik: proxy gate: traefik exited during start (exit code 1)\n")
     assert "bad config" in str(error)

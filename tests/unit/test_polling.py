@@ -24,7 +24,7 @@ def test_a_transient_failure_is_asked_again_and_named_in_the_timeout() -> None:
     def unreachable() -> int:
         raise NodeUnreachableError("node1", "cannot connect")
 
-    with pytest.raises(TimedOut, match="^no connection$"):
+    with pytest.raises(TimedOut, match=r"^no connection$"):
         poll_until(unreachable, deadline=time.monotonic() + 0.05, timed_out=TimedOut,
                    transient=(requests.RequestException,))
 
@@ -42,6 +42,6 @@ def test_any_other_failure_propagates_at_once() -> None:
 
 
 def test_the_check_runs_once_even_past_the_deadline_and_the_last_reason_is_reported() -> None:
-    with pytest.raises(TimedOut, match="^HTTP 503$"):
+    with pytest.raises(TimedOut, match=r"^HTTP 503$"):
         poll_until(lambda: Waiting("HTTP 503"), deadline=time.monotonic() - 1, timed_out=TimedOut)
     assert poll_until(lambda: "done", deadline=time.monotonic() - 1, timed_out=TimedOut) == "done"
