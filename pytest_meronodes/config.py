@@ -16,8 +16,9 @@ from typing import Any, TypeVar
 import pytest
 
 from . import validation
+from .backends.registry import BACKENDS
 from .errors import ConfigurationError
-from .options import BACKENDS, BY_NAME, OptionSpec
+from .options import BY_NAME, OptionSpec
 
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off", "")

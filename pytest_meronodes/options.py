@@ -67,4 +67,3 @@ OPTIONS: tuple[OptionSpec, ...] = (
 )
 
 BY_NAME = {spec.name: spec for spec in OPTIONS}
-BACKENDS = ("binary", "docker", "remote")

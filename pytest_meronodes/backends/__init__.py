@@ -1,24 +1,20 @@
-"""The backends, by name: the one list to extend for a new backend. Each is a small class
+"""The backends, by name (registry.py: the one list to extend for a new backend). Each is a small class
 behind the interfaces of base.py; a backend that starts nodes (a NodeLauncher) goes through
 the one start path (start.py). Modules are imported only when their backend is used."""
 
 from __future__ import annotations
 
 from importlib import import_module
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..config import MeronodesConfig
 from ..errors import ConfigurationError
-from ..run_context import RunContext
-from .base import Backend, EngineResources
 
-# name -> "module:class"; a class has `name`, `header(config)` (static), and is built with
-# (config, run); it may offer `engine_resources()` (static): what it leaves outside the run records
-BACKENDS = {
-    "binary": "pytest_meronodes.backends.binary:BinaryBackend",
-    "docker": "pytest_meronodes.backends.docker:DockerBackend",
-    "remote": "pytest_meronodes.backends.remote:RemoteBackend",
-}
+if TYPE_CHECKING:
+    from ..config import MeronodesConfig
+    from ..run_context import RunContext
+    from .base import Backend, EngineResources
+
+from .registry import BACKENDS
 
 
 def backend_class(name: str) -> Any:

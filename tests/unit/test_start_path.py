@@ -146,3 +146,27 @@ def test_a_failed_start_stops_and_captures_the_nodes_that_did_start(run: RunCont
     assert "remove node3" in launcher.calls
     assert launcher.calls[-1] == "close"
     assert list(run.clusters_dir.iterdir()) == []
+
+
+class RegisteredLauncher(FakeLauncher):
+    """A third backend, as a user would add one: a class and a line in the registry."""
+
+    def __init__(self, config: object, run: RunContext) -> None:
+        super().__init__(fail_at="")
+
+    @staticmethod
+    def header(config: object) -> str:
+        return "nodes of a test's own"
+
+
+def test_a_backend_is_added_by_registering_its_class(monkeypatch: pytest.MonkeyPatch, run: RunContext) -> None:
+    from pytest_meronodes.backends import create_backend, header
+    from pytest_meronodes.backends.registry import BACKENDS
+    from pytest_meronodes.config import Given
+
+    monkeypatch.setitem(BACKENDS, "fake", f"{__name__}:RegisteredLauncher")
+    settings = settings_from({"node_backend": Given(cli="fake")})  # the option accepts the new name
+    assert header(settings) == "meronodes: backend=fake, nodes of a test's own"
+    backend = create_backend(settings, run)
+    assert isinstance(backend, ClusterStart)  # a launcher gets the one start path
+    assert isinstance(backend.launcher, RegisteredLauncher)
