@@ -46,6 +46,11 @@ class ProxyTarget(Protocol):
     """What the proxy gate needs of a proxy in front of a cluster."""
 
     @property
+    def name(self) -> str:
+        """Its Traefik's name in messages (meronodes-<cluster>-traefik)."""
+        ...
+
+    @property
     def url(self) -> str: ...
 
     def check_alive(self) -> None:
@@ -196,7 +201,7 @@ def wait_for_proxy(proxy: ProxyTarget, *, host: str, deadline: float) -> None:
         return True if response.status_code == 200 else Waiting(f"HTTP {response.status_code}")
 
     def not_200(last: str) -> ProxyStartError:
-        return ProxyStartError("traefik", f"/auth/health through Traefik not 200 ({last})", log_tail=proxy.log_tail())
+        return ProxyStartError(proxy.name, f"/auth/health through Traefik not 200 ({last})", log_tail=proxy.log_tail())
 
     poll_until(answered_200, deadline=deadline, timed_out=not_200, transient=(requests.RequestException,))
 

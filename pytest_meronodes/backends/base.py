@@ -71,6 +71,11 @@ class ProxyFront(Protocol):
     """Traefik and the auth service in front of a cluster (auth="proxy")."""
 
     @property
+    def name(self) -> str:
+        """Its Traefik's name in messages (meronodes-<cluster>-traefik)."""
+        ...
+
+    @property
     def url(self) -> str:
         """Traefik's entry point on this machine; nodes are told apart by the Host header."""
         ...

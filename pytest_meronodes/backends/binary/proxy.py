@@ -62,6 +62,10 @@ class NativeProxy:
         self.traefik: NodeProcess | None = None
 
     @property
+    def name(self) -> str:
+        return f"{self.prefix}-traefik"
+
+    @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.allocated[0]}"
 

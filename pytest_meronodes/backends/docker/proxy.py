@@ -124,16 +124,20 @@ class ProxyStack:
         return labels
 
     @property
+    def name(self) -> str:
+        return f"{self.prefix}-traefik"
+
+    @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def check_alive(self) -> None:
-        for container, role in ((self.traefik, "traefik"), (self.auth, "auth service")):
+        for container, role in ((self.traefik, "traefik"), (self.auth, "auth-service")):
             if container is not None:
                 container.reload()
                 if container.status == "exited":
                     code = container.attrs.get("State", {}).get("ExitCode")
-                    raise ProxyStartError(f"{self.prefix}-{role.replace(' ', '-')}", f"{role} exited during start",
+                    raise ProxyStartError(f"{self.prefix}-{role}", f"{role} exited during start",
                                           exit_code=code, log_tail=_logs(container))
 
     def log_tail(self) -> str:
