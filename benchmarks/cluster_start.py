@@ -11,14 +11,22 @@ Docker backend (the simulator image, when an engine and the image are there):
 from __future__ import annotations
 
 import shutil
-import subprocess
 import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
 
-import requests
-from _common import SIMULATOR, free_port, median, run_until_healthy, stop
+from _common import (
+    HEALTH_POLL,
+    SIM_COMMAND,
+    Merod,
+    is_healthy,
+    median,
+    merod_in,
+    poll_until,
+    release_helper_ports,
+    run_until_healthy,
+)
 
 from pytest_meronodes.config import MeronodesConfig
 from pytest_meronodes.factory import ClusterFactory
@@ -44,19 +52,13 @@ def start_and_stop(factory: ClusterFactory, count: int) -> tuple[float, float]:
     return up, time.perf_counter() - started
 
 
-def bare_node(home: Path, index: int, program: list[str] = SIMULATOR) -> float:
+def bare_node(merod: Merod, name: str) -> float:
     """init + run by hand, as a developer would; no bootstrap change (the simulator never dials
     public boot nodes)."""
     started = time.perf_counter()
-    server_port, name = free_port(), f"bare{index}"
-    subprocess.run(
-        [*program, "--home", str(home), "--node", name, "init", "--server-host", "127.0.0.1",
-         "--server-port", str(server_port), "--swarm-host", "127.0.0.1", "--swarm-port", str(free_port())],
-        check=True, capture_output=True,
-    )
-    process, _ = run_until_healthy(home, name, server_port, program)
+    running, _ = run_until_healthy(merod, merod.init(name, boot_nodes=None))
     elapsed = time.perf_counter() - started
-    stop(process)
+    running.stop()
     return elapsed
 
 
@@ -66,9 +68,11 @@ def binary(home: Path) -> None:
     bare, typed, three, ten, teardown = [], [], [], [], []
     console_script = shutil.which("merod-sim")
     for index in range(REPEATS):
-        bare.append(bare_node(home, index))
+        with merod_in(SIM_COMMAND, home / f"bare{index}") as merod:
+            bare.append(bare_node(merod, "bare"))
         if console_script:
-            typed.append(bare_node(home, index + 100, [console_script]))
+            with merod_in((console_script,), home / f"typed{index}") as merod:
+                typed.append(bare_node(merod, "typed"))
         up, down = start_and_stop(factory, 3)
         three.append(up)
         teardown.append(down)
@@ -98,13 +102,8 @@ def docker_bare(client: object) -> float:
         try:
             node.reload()
             port = node.attrs["NetworkSettings"]["Ports"]["2528/tcp"][0]["HostPort"]
-            while True:
-                try:
-                    if requests.get(f"http://127.0.0.1:{port}/admin-api/health", timeout=1).status_code == 200:
-                        break
-                except requests.ConnectionError:
-                    pass
-                time.sleep(0.005)
+            poll_until(lambda: is_healthy(f"http://127.0.0.1:{port}"), timeout=60, what="the container's health",
+                       interval=HEALTH_POLL)
             return time.perf_counter() - started
         finally:
             node.remove(force=True)
@@ -140,7 +139,10 @@ def docker_section(home: Path) -> None:
 
 def main() -> None:
     with tempfile.TemporaryDirectory(prefix="meronodes-bench-") as temporary:
-        binary(Path(temporary))
+        try:
+            binary(Path(temporary))
+        finally:
+            release_helper_ports()
         docker_section(Path(temporary))
 
 

@@ -11,24 +11,26 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import free_port, init_node, median, run_until_healthy, stop
+from _common import SIM_COMMAND, median, merod_in, release_helper_ports, run_until_healthy
 
 STARTS = 10
 BUDGET = 0.5
 
 
 def main() -> None:
-    with tempfile.TemporaryDirectory(prefix="meronodes-bench-") as home:
-        server_port, swarm_port = free_port(), free_port()
-        init_node(Path(home), "bench", server_port, swarm_port)
-        node_samples, python_samples = [], []
-        for _ in range(STARTS):
-            started = time.perf_counter()
-            subprocess.run([sys.executable, "-S", "-c", "pass"], check=True)
-            python_samples.append(time.perf_counter() - started)
-            process, elapsed = run_until_healthy(Path(home), "bench", server_port)
-            node_samples.append(elapsed)
-            stop(process)
+    node_samples, python_samples = [], []
+    try:
+        with tempfile.TemporaryDirectory(prefix="meronodes-bench-") as home, merod_in(SIM_COMMAND, Path(home)) as merod:
+            bench = merod.init("bench")
+            for _ in range(STARTS):
+                started = time.perf_counter()
+                subprocess.run([sys.executable, "-S", "-c", "pass"], check=True)
+                python_samples.append(time.perf_counter() - started)
+                running, elapsed = run_until_healthy(merod, bench)
+                node_samples.append(elapsed)
+                running.stop()
+    finally:
+        release_helper_ports()
     node, python = median(node_samples), median(python_samples)
     print(f"simulator run -> health 200, median of {STARTS}: {node:.3f} s (budget {BUDGET} s)")
     print(f"bare python -S start+exit, median of {STARTS}:  {python:.3f} s")

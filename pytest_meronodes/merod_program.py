@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -13,7 +14,7 @@ from pathlib import Path
 from .errors import ConfigurationError
 
 SIMULATOR_ALIAS = "sim"
-SIMULATOR_MODULE = "pytest_meronodes.simulator"
+SIMULATOR_MODULE = "merod_sim"
 
 
 class MerodProgramError(ConfigurationError):
@@ -65,14 +66,17 @@ def _version_of(command: tuple[str, ...], timeout: float) -> str:
 
 def simulator_command() -> tuple[str, ...]:
     """This interpreter running the simulator without the `site` module (-S): a node starts in
-    half the time, as interpreter start-up is most of it. Its only imports are this package and
-    tomli-w, so their directories go on PYTHONPATH (through `env`, keeping the command whole)."""
+    half the time, as interpreter start-up is most of it. Its only imports are merod_sim itself
+    and tomli-w (tomli too before 3.11), so their directories go on PYTHONPATH (through `env`,
+    keeping the command whole)."""
     import tomli_w
 
-    import pytest_meronodes
-
+    # found, not imported: the plugin uses none of the simulator's code
+    simulator = importlib.util.find_spec(SIMULATOR_MODULE)
+    if simulator is None or simulator.origin is None:  # pragma: no cover - installed with the plugin
+        raise MerodProgramError(f"the simulator ({SIMULATOR_MODULE}) is not installed; reinstall pytest-meronodes")
     paths = {
-        str(Path(pytest_meronodes.__file__).resolve().parent.parent),
+        str(Path(simulator.origin).resolve().parent.parent),
         str(Path(tomli_w.__file__).resolve().parent.parent),
     }
     if sys.version_info < (3, 11):  # pragma: no cover

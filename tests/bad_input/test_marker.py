@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from tests.plugin.support import SIM, Inner
+from tests.plugin.support import Inner
+from tests.simhelpers import SIM
 
 
 def test_a_nodes_marker_without_the_cluster_fixture_is_an_error(inner: Inner) -> None:

@@ -17,7 +17,7 @@ import pytest
 
 from pytest_meronodes.config import MeronodesConfig
 from pytest_meronodes.merod_program import MerodProgram, resolve
-from tests.simhelpers import Merod
+from tests.simhelpers import Merod, merod_in, write_fake_app
 
 APP_ENV = "MERONODES_CONFORMANCE_APP"
 APP_OPTION = "--conformance-app"
@@ -32,22 +32,15 @@ def merod(meronodes_config: MeronodesConfig) -> MerodProgram:
 @pytest.fixture
 def nodes(merod: MerodProgram, tmp_path: Path) -> Iterator[Merod]:
     """A merod working in a fresh home; every node it started is stopped at teardown."""
-    runner = Merod(merod.command, tmp_path / "home", tmp_path / "logs")
-    try:
+    with merod_in(merod.command, tmp_path) as runner:
         yield runner
-    finally:
-        runner.close()
 
 
 @pytest.fixture(scope="module")
 def module_nodes(merod: MerodProgram, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Merod]:
     """Like `nodes`, shared by the read-only checks of one module to save node start-ups."""
-    base = tmp_path_factory.mktemp("merod")
-    runner = Merod(merod.command, base / "home", base / "logs")
-    try:
+    with merod_in(merod.command, tmp_path_factory.mktemp("merod")) as runner:
         yield runner
-    finally:
-        runner.close()
 
 
 @pytest.fixture(scope="session")
@@ -63,6 +56,4 @@ def conformance_app(
         return path
     if not merod.is_simulator:
         pytest.skip(NEEDS_APP)
-    path = tmp_path_factory.mktemp("app") / "kv_store.wasm"
-    path.write_bytes(b"\0asm\1\0\0\0")  # the simulator runs its kv-store whatever the file
-    return path
+    return write_fake_app(tmp_path_factory.mktemp("app") / "kv_store.wasm")

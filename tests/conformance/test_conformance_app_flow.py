@@ -39,17 +39,8 @@ DNS_WAIT = 5.0  # how long two nodes that know each other only by name must stay
 
 def _pair(nodes: Merod, *, sync_interval_ms: int = 500) -> tuple[NodeProcess, NodeProcess]:
     """Two nodes, each booting from the other by /ip4 address, connected."""
-    a, b = nodes.init("a"), nodes.init("b")
-    nodes.set_boot_nodes(a, [b.swarm_addr])
-    nodes.set_boot_nodes(b, [a.swarm_addr])
-    for node in (a, b):
-        nodes.cli_ok(node.name, "config", f"sync.interval_ms={sync_interval_ms}")
-    running = (nodes.spawn(a), nodes.spawn(b))
-    for process in running:
-        process.wait_healthy()
-    for process in running:
-        wait_for_peers(process, lambda count: count >= 1, f"{process.name} to see its peer")
-    return running
+    a, b = nodes.start_mesh(["a", "b"], f"sync.interval_ms={sync_interval_ms}")
+    return a, b
 
 
 def test_the_app_flow_shares_a_context_between_two_nodes(
@@ -139,9 +130,7 @@ def test_dns_bootstrap_addresses_never_connect_and_ip4_ones_do(nodes: Merod) -> 
     a, b = nodes.init("a"), nodes.init("b")
     nodes.set_boot_nodes(a, [f"/dns4/localhost/tcp/{b.swarm_port}/p2p/{b.peer_id}"])
     nodes.set_boot_nodes(b, [f"/dns4/localhost/tcp/{a.swarm_port}/p2p/{a.peer_id}"])
-    by_name = [nodes.spawn(a), nodes.spawn(b)]
-    for process in by_name:
-        process.wait_healthy()
+    by_name = nodes.start_all([a, b])
 
     deadline = time.monotonic() + DNS_WAIT
     while time.monotonic() < deadline:
@@ -151,11 +140,8 @@ def test_dns_bootstrap_addresses_never_connect_and_ip4_ones_do(nodes: Merod) -> 
     for process in by_name:
         assert process.terminate() == 0
 
-    nodes.set_boot_nodes(a, [b.swarm_addr])
-    nodes.set_boot_nodes(b, [a.swarm_addr])
-    by_address = [nodes.spawn(a), nodes.spawn(b)]
-    for process in by_address:
-        process.wait_healthy()
+    nodes.boot_from_each_other([a, b])
+    by_address = nodes.start_all([a, b])
     for process in by_address:
         wait_for_peers(process, lambda count: count >= 1, f"{process.name} to see its peer by /ip4 address")
 

@@ -97,13 +97,8 @@ def test_sigterm_shuts_down_gracefully_with_exit_0(nodes: Merod) -> None:
 
 def test_two_nodes_booting_from_each_other_connect(nodes: Merod) -> None:
     a, b = nodes.init("a"), nodes.init("b")
-    nodes.set_boot_nodes(a, [b.swarm_addr])
-    nodes.set_boot_nodes(b, [a.swarm_addr])
-
-    # start both before waiting, so each finds the other already listening or retries
-    running = [nodes.spawn(a), nodes.spawn(b)]
-    for node in running:
-        node.wait_healthy()
+    nodes.boot_from_each_other([a, b])
+    running = nodes.start_all([a, b])
 
     for node in running:
         wait_for_peers(node, lambda count: count >= 1, f"{node.name} to see its peer")

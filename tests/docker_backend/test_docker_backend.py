@@ -93,9 +93,15 @@ def test_the_simulator_image_has_the_real_merod_layout(
     assert "CALIMERO_HOME=/data" in config["Env"]
     assert set(config["Volumes"]) == {"/data"}
     assert {"2428/tcp", "2528/tcp"} <= set(config["ExposedPorts"])
-    passwd = docker_client.containers.run(
-        "meronodes-local/merod-sim:dev", entrypoint=["sh", "-c", "id -u user; stat -c %u /data"], remove=True
+    container = docker_client.containers.create(
+        "meronodes-local/merod-sim:dev", entrypoint=["sh", "-c", "id -u user; stat -c %u /data"]
     )
+    try:
+        container.start()
+        container.wait(timeout=60)
+        passwd = container.logs()
+    finally:
+        container.remove(v=True, force=True)  # and the anonymous /data volume (run(remove=True) keeps it)
     assert passwd.decode().split() == ["10001", "10001"]
 
 

@@ -9,6 +9,8 @@ import subprocess
 
 import pytest
 
+from tests.simhelpers import SIM_ARGS
+
 
 def test_traefik_routes_native_nodes_behind_forward_auth(pytester: pytest.Pytester) -> None:
     if shutil.which("traefik") is None:
@@ -41,7 +43,7 @@ def test_traefik_routes_native_nodes_behind_forward_auth(pytester: pytest.Pytest
             assert ctx.call("node2", "get", {"key": "k"}) == "7"
         """
     )
-    result = pytester.runpytest_subprocess("--merod-binary=sim", "-p", "no:cacheprovider")
+    result = pytester.runpytest_subprocess(*SIM_ARGS)
     result.assert_outcomes(passed=1)
     assert _processes_under(pytester.path) == []
 
@@ -49,7 +51,7 @@ def test_traefik_routes_native_nodes_behind_forward_auth(pytester: pytest.Pytest
 def test_a_missing_traefik_binary_is_one_clear_error_and_starts_nothing(pytester: pytest.Pytester) -> None:
     pytester.makepyfile("def test_x(node_cluster):\n    node_cluster(count=2, auth='proxy')\n")
     result = pytester.runpytest_subprocess(
-        "--merod-binary=sim", "--traefik-binary=/nonexistent/traefik", "-p", "no:cacheprovider"
+        *SIM_ARGS, "--traefik-binary=/nonexistent/traefik"
     )
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*Traefik binary '/nonexistent/traefik' not found*--traefik-binary*"])

@@ -20,10 +20,8 @@ import pytest
 
 from pytest_meronodes.ownership import Owner
 from pytest_meronodes.ports import DEFAULT_REGISTRY
+from tests.simhelpers import SIM_COMMAND
 
-SIM = "--merod-binary=sim"
-SIMULATOR = (sys.executable, "-m", "pytest_meronodes.simulator")
-SIM_VERSION = "0.11.0-rc.25"
 # An inner session starts a few clusters; generous because `-n 2` shares two cores.
 INNER_TIMEOUT = 240.0
 RECORD_ENV = "PLUGIN_TEST_RECORD"
@@ -254,6 +252,10 @@ def write_executable(path: Path, text: str) -> Path:
     return path
 
 
+# the line of a fake merod (Python, with `os` and `sys` imported) that becomes the simulator
+EXEC_SIMULATOR = f"os.execvp({SIM_COMMAND[0]!r}, {list(SIM_COMMAND)!r} + sys.argv[1:])"
+
+
 def fake_merod(path: Path, code: str, *, instead_of: str = "run") -> Path:
     """A merod that is the simulator for everything (`--version`, `init`, `run`, `config`) except the
     subcommand `instead_of`, which executes `code` (Python, with `sys` and `time` imported) instead."""
@@ -265,8 +267,23 @@ import sys
 import time
 
 if {instead_of!r} not in sys.argv[1:]:
-    os.execv(sys.executable, [sys.executable, "-m", "pytest_meronodes.simulator", *sys.argv[1:]])
+    {EXEC_SIMULATOR}
 {code}
+""",
+    )
+
+
+def recording_merod(path: Path, calls: Path) -> Path:
+    """A merod that notes each call's arguments in `calls`, then is the simulator."""
+    return write_executable(
+        path,
+        f"""#!{sys.executable}
+import os
+import sys
+
+with open({str(calls)!r}, "a") as handle:
+    handle.write(" ".join(sys.argv[1:]) + "\\n")
+{EXEC_SIMULATOR}
 """,
     )
 

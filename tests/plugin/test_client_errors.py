@@ -8,7 +8,9 @@ import re
 
 import pytest
 
-from .support import SIM, Inner, fake_merod
+from tests.simhelpers import SIM
+
+from .support import Inner, fake_merod
 
 
 def test_a_call_to_a_dead_node_shows_the_nodes_error_alone_and_no_token(inner: Inner) -> None:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from .support import SIM, Inner
+from tests.simhelpers import SIM
+
+from .support import Inner
 
 
 def test_a_custom_config_wins_over_e2e_defaults_but_not_over_identity_ports_bootstrap_or_overrides(

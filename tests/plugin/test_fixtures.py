@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from .support import SIM, Inner
+from tests.simhelpers import SIM
+
+from .support import Inner
 
 
 def test_three_node_cluster_meshes_and_describes_its_nodes(inner: Inner) -> None:

@@ -11,13 +11,15 @@ from pathlib import Path
 import pytest
 import requests
 
-from .support import SIM, Inner, kept_nodes, stop_pids
+from tests.simhelpers import SIM, SIM_ARGS
+
+from .support import Inner, kept_nodes, stop_pids
 
 
 def plain_session(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
     """pytest without --basetemp, so it uses (and rotates) its numbered temporary directories the
     way a developer's runs do."""
-    return pytester.run(sys.executable, "-m", "pytest", "-p", "no:cacheprovider", SIM, *args, timeout=240)
+    return pytester.run(sys.executable, "-m", "pytest", *SIM_ARGS, *args, timeout=240)
 
 
 def test_a_kept_cluster_keeps_its_files_while_pytest_rotates_its_temporary_directories(

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from .support import SIM, Inner
+from tests.simhelpers import SIM
+
+from .support import Inner
 
 CMDLINE = """
 from pathlib import Path

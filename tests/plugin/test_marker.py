@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from .support import SIM, Inner
+from tests.simhelpers import SIM
+
+from .support import Inner
 
 
 def test_marker_describes_the_cluster(inner: Inner) -> None:

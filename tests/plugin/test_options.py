@@ -13,17 +13,16 @@ import pytest
 import requests
 
 from pytest_meronodes.options import OPTIONS
+from tests.simhelpers import SIM, SIM_VERSION
 
 from .support import (
-    SIM,
-    SIM_VERSION,
     Inner,
     assert_nothing_left,
     cmdline,
     kept_nodes,
     processes_under,
+    recording_merod,
     stop_pids,
-    write_executable,
 )
 
 # -- every option, from every source ----------------------------------------------------------------
@@ -279,23 +278,8 @@ def test_header_names_the_backend_and_the_simulator(inner: Inner) -> None:
     result = inner.run(base_dir=False)
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(
-        [f"meronodes: backend=binary, the merod SIMULATOR: {sys.executable} *-m pytest_meronodes.simulator"
+        [f"meronodes: backend=binary, the merod SIMULATOR: {sys.executable} *-m merod_sim"
          f" (merod {SIM_VERSION} (merod-sim *))"]
-    )
-
-
-def wrapper_merod(path: Path, calls: Path) -> Path:
-    """A merod that notes each call in `calls`, then is the simulator."""
-    return write_executable(
-        path,
-        f"""#!{sys.executable}
-import os
-import sys
-
-with open({str(calls)!r}, "a") as handle:
-    handle.write(" ".join(sys.argv[1:]) + "\\n")
-os.execv(sys.executable, [sys.executable, "-m", "pytest_meronodes.simulator", *sys.argv[1:]])
-""",
     )
 
 
@@ -303,7 +287,7 @@ def test_merod_binary_from_the_environment_is_the_program_that_runs(
     inner: Inner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls = inner.pytester.path / "calls.txt"
-    merod = wrapper_merod(inner.pytester.path / "my-merod", calls)
+    merod = recording_merod(inner.pytester.path / "my-merod", calls)
     monkeypatch.setenv("MERONODES_MEROD_BINARY", str(merod))
     inner.pytester.makeini("[pytest]\nmerod_binary = sim\n")
     inner.pytester.makepyfile(

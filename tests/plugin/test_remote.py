@@ -2,95 +2,25 @@
 
 from __future__ import annotations
 
-import json
-import signal
-import subprocess
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 import requests
-import tomllib
 
-from tests.simhelpers import free_port
+from tests.simhelpers import SIM_COMMAND, NodeProcess, merod_in
 
-from .support import SIMULATOR, Inner
-
-
-@dataclass
-class RunningNode:
-    name: str
-    url: str
-    process: subprocess.Popen[bytes]
-
-
-def merod(home: Path, name: str, *args: str) -> None:
-    completed = subprocess.run(
-        [*SIMULATOR, "--home", str(home), "--node", name, *args], capture_output=True, text=True, timeout=60,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stderr
-
-
-def wait_healthy(node: RunningNode, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        assert node.process.poll() is None, f"{node.name} exited with {node.process.returncode}"
-        try:
-            if requests.get(node.url + "/admin-api/health", timeout=1).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        assert time.monotonic() < deadline, f"{node.name} not healthy within {timeout} s"
-        time.sleep(0.05)
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+from .support import Inner
 
 
 @pytest.fixture
-def remote_nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[RunningNode]]:
+def remote_nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[NodeProcess]]:
     """Two simulator nodes that boot from each other, started here (not by the plugin) and
     stopped here by PID."""
-    home = tmp_path_factory.mktemp("remote")
-    ports = {name: (free_port(), free_port()) for name in ("r1", "r2")}
-    peer_ids = {}
-    for name, (server, swarm) in ports.items():
-        merod(home, name, "init", "--server-host", "127.0.0.1", "--server-port", str(server),
-              "--swarm-host", "127.0.0.1", "--swarm-port", str(swarm))
-        peer_ids[name] = tomllib.loads((home / name / "config.toml").read_text())["identity"]["peer_id"]
-    for name in ports:
-        others = [f"/ip4/127.0.0.1/tcp/{swarm}/p2p/{peer_ids[other]}"
-                  for other, (_, swarm) in ports.items() if other != name]
-        merod(home, name, "config", f"bootstrap.nodes={json.dumps(others)}")
-    nodes: list[RunningNode] = []
-    try:
-        for name, (server, _) in ports.items():
-            log = (home / f"{name}.log").open("wb")
-            with log:
-                process = subprocess.Popen(
-                    [*SIMULATOR, "--home", str(home), "--node", name, "run"],
-                    stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                )
-            nodes.append(RunningNode(name, f"http://127.0.0.1:{server}", process))
-        for node in nodes:
-            wait_healthy(node)
-        yield nodes
-    finally:
-        for node in nodes:
-            stop(node.process)
+    with merod_in(SIM_COMMAND, tmp_path_factory.mktemp("remote")) as merod:
+        yield merod.start_mesh(["r1", "r2"])
 
 
-def test_remote_nodes_make_a_cluster(inner: Inner, remote_nodes: list[RunningNode]) -> None:
+def test_remote_nodes_make_a_cluster(inner: Inner, remote_nodes: list[NodeProcess]) -> None:
     urls = [node.url for node in remote_nodes]
     inner.pytester.makepyfile(
         f"""
@@ -132,7 +62,7 @@ def test_remote_nodes_make_a_cluster(inner: Inner, remote_nodes: list[RunningNod
 
 
 def test_remote_node_urls_from_the_environment(
-    inner: Inner, remote_nodes: list[RunningNode], monkeypatch: pytest.MonkeyPatch
+    inner: Inner, remote_nodes: list[NodeProcess], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("MERONODES_NODE_BACKEND", "remote")
     monkeypatch.setenv("MERONODES_NODE_URL", ",".join(node.url for node in remote_nodes))

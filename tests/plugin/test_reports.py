@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .support import SIM, Inner
+from tests.simhelpers import SIM
+
+from .support import Inner
 
 # Record the meronodes sections of every report, to check the ones pytest does not print.
 SECTIONS_HOOK = """

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from .support import SIM, Inner, fake_merod, write_executable
+from tests.simhelpers import SIM
+
+from .support import Inner, fake_merod, write_executable
 
 MARKED_TEST = """
     import pytest

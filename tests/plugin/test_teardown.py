@@ -3,7 +3,9 @@ reservation."""
 
 from __future__ import annotations
 
-import sys
+import shlex
+
+from tests.simhelpers import SIM, SIM_COMMAND
 
 from .support import Inner, write_executable
 
@@ -48,7 +50,7 @@ SUITE = """
 
 def test_nothing_is_left_after_passing_and_failing_tests(inner: Inner) -> None:
     inner.pytester.makepyfile(SUITE)
-    result = inner.run("--merod-binary=sim", "--node-port-range=30400-30599")
+    result = inner.run(SIM, "--node-port-range=30400-30599")
     result.assert_outcomes(passed=2, failed=2)
     records = inner.records()
     assert len(records) == 5
@@ -61,7 +63,7 @@ def test_nothing_is_left_of_a_merod_that_is_a_wrapper_script(inner: Inner) -> No
     script that sets the environment): stopping the script alone would orphan the real merod."""
     wrapper = write_executable(
         inner.pytester.path / "merod",
-        f'#!/bin/sh\n"{sys.executable}" -m pytest_meronodes.simulator "$@"\n',
+        f'#!/bin/sh\n{shlex.join(SIM_COMMAND)} "$@"\n',
     )
     inner.pytester.makepyfile(
         """
@@ -93,7 +95,7 @@ def test_a_stopped_clusters_ports_serve_the_next_cluster(inner: Inner) -> None:
                 assert node.client.peers_count() == 1
         """
     )
-    result = inner.run("--merod-binary=sim", "--node-port-range=30800-30803")
+    result = inner.run(SIM, "--node-port-range=30800-30803")
     result.assert_outcomes(passed=3)
     assert [sorted(item["ports"]) for item in inner.records()] == [[30800, 30801, 30802, 30803]] * 3
     inner.assert_nothing_left()

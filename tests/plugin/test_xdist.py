@@ -7,7 +7,9 @@ from itertools import combinations
 
 import pytest
 
-from .support import RECORD_ENV, SIM, Inner
+from tests.simhelpers import SIM
+
+from .support import RECORD_ENV, Inner
 
 CORE_SUITE = """
     import pytest

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-SIM = ("--merod-binary=sim", "-p", "no:cacheprovider")
+from tests.simhelpers import SIM_ARGS
 
 KILLING = """
 import os, signal
@@ -30,7 +30,7 @@ def test_unnoticed(node_cluster):
     kill(cluster["node2"])
 """
     )
-    result = pytester.runpytest_subprocess(*SIM)
+    result = pytester.runpytest_subprocess(*SIM_ARGS)
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
         ["E   *NodeError: node 'node2': node exited (exit code -9)", "*Node started successfully*"]
@@ -47,7 +47,7 @@ def test_uses_dead_node(node_cluster):
     cluster["node2"].client.peers_count()
 """
     )
-    result = pytester.runpytest_subprocess(*SIM)
+    result = pytester.runpytest_subprocess(*SIM_ARGS)
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["E   *NodeGoneError: node 'node2': node exited (exit code -9)"])
     result.stdout.fnmatch_lines(["*meronodes: log of node2*"])
@@ -64,7 +64,7 @@ def test_second_gets_the_damaged_cluster(shared):
     raise AssertionError("must not run with a damaged cluster")
 """
     )
-    result = pytester.runpytest_subprocess(*SIM)
+    result = pytester.runpytest_subprocess(*SIM_ARGS)
     result.assert_outcomes(failed=2)
     result.stdout.fnmatch_lines(["*NodeError: node 'victim': node exited (exit code -9)*"])
     result.stdout.fnmatch_lines(["*NodeError: node 'victim': cluster * lost this node before the test*"])

@@ -15,10 +15,9 @@ import pytest
 import requests
 
 from pytest_meronodes.backends.docker import labels as docker_labels
+from tests.simhelpers import SIM
 
 from .sessions import HoldingSession, alive, reservations_of, run_record_exists
-
-SIM = ["--merod-binary=sim"]
 
 
 def _next_session(directory: Path, args: list[str]) -> None:
@@ -36,8 +35,8 @@ def _next_session(directory: Path, args: list[str]) -> None:
     "extra", [[], ["--keep-nodes-on-failure"]], ids=["nodes-die-with-pytest", "nodes-outlive-pytest"]
 )
 def test_binary_run_killed_with_sigkill_is_reaped_and_a_live_session_is_not(tmp_path: Path, extra: list[str]) -> None:
-    victim = HoldingSession(tmp_path, "victim", [*SIM, *extra])
-    survivor = HoldingSession(tmp_path, "survivor", SIM)
+    victim = HoldingSession(tmp_path, "victim", [SIM, *extra])
+    survivor = HoldingSession(tmp_path, "survivor", [SIM])
     try:
         dead, living = victim.info(), survivor.info()
         assert run_record_exists(dead["run"])
@@ -46,7 +45,7 @@ def test_binary_run_killed_with_sigkill_is_reaped_and_a_live_session_is_not(tmp_
         victim.process.send_signal(signal.SIGKILL)
         victim.process.wait()
         # (any session started on this machine now reaps; under xdist another test's may be first)
-        _next_session(tmp_path, SIM)
+        _next_session(tmp_path, [SIM])
 
         assert not any(alive(pid) for pid in dead["pids"])
         assert not any(Path(home).exists() for home in dead["homes"])
@@ -105,7 +104,7 @@ def test_docker_run_killed_with_sigkill_is_reaped_and_a_live_session_is_not(
 
 
 def test_ctrl_c_tears_the_cluster_down(tmp_path: Path) -> None:
-    session = HoldingSession(tmp_path, "interrupted", SIM)
+    session = HoldingSession(tmp_path, "interrupted", [SIM])
     try:
         held = session.info()
         session.process.send_signal(signal.SIGINT)
@@ -122,7 +121,7 @@ def test_ctrl_c_tears_the_cluster_down(tmp_path: Path) -> None:
 
 
 def test_ps_and_reap_command_line(tmp_path: Path) -> None:
-    session = HoldingSession(tmp_path, "listed", [*SIM, "--keep-nodes"])
+    session = HoldingSession(tmp_path, "listed", [SIM, "--keep-nodes"])
     try:
         held = session.info()
         listing = subprocess.run(
@@ -146,7 +145,7 @@ def test_ps_and_reap_command_line(tmp_path: Path) -> None:
 
 
 def test_a_kept_cluster_whose_nodes_were_stopped_by_hand_is_forgotten(tmp_path: Path) -> None:
-    session = HoldingSession(tmp_path, "kept", [*SIM, "--keep-nodes"])
+    session = HoldingSession(tmp_path, "kept", [SIM, "--keep-nodes"])
     try:
         held = session.info()
         assert session.release() == 0, session.output()

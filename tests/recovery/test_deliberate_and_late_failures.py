@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-SIM = ("--merod-binary=sim", "-p", "no:cacheprovider")
+from tests.simhelpers import SIM_ARGS
 
 
 @pytest.mark.timeout(60)  # the startup timeout below is 300 s: only failing fast fits in this
@@ -18,7 +18,7 @@ def test_a_node_crashing_while_the_mesh_forms_fails_the_start_at_once(
     # the crash comes when the mesh gate first asks for peers: after health and ready, whatever the load
     monkeypatch.setenv("MEROD_SIM_FAULT", "no-dial,exit-on-peers")
     pytester.makepyfile("def test_x(node_cluster):\n    node_cluster(count=2)\n")
-    result = pytester.runpytest_subprocess(*SIM, "--node-startup-timeout=300")
+    result = pytester.runpytest_subprocess(*SIM_ARGS, "--node-startup-timeout=300")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*NodeStartError: node 'node?': mesh gate: node exited (exit code 3)*"])
     # every node's log is in the error, the crashed one first
@@ -40,7 +40,7 @@ def test_a_node_stopped_on_purpose_is_not_a_crash(pytester: pytest.Pytester) -> 
             assert cluster["node3"].exit_code() == 0
         """
     )
-    pytester.runpytest_subprocess(*SIM).assert_outcomes(passed=1)
+    pytester.runpytest_subprocess(*SIM_ARGS).assert_outcomes(passed=1)
 
 
 def test_a_damaged_cluster_handed_over_as_a_node_is_caught_and_reported(pytester: pytest.Pytester) -> None:
@@ -65,7 +65,7 @@ def test_a_damaged_cluster_handed_over_as_a_node_is_caught_and_reported(pytester
             raise AssertionError("must not run with a damaged cluster")
         """
     )
-    result = pytester.runpytest_subprocess(*SIM)
+    result = pytester.runpytest_subprocess(*SIM_ARGS)
     result.assert_outcomes(failed=2)
     result.stdout.fnmatch_lines(["*NodeError: node 'node2': cluster * lost this node before the test*"])
     result.stdout.fnmatch_lines(["*meronodes: log of node2*"])
@@ -85,7 +85,7 @@ def test_a_shared_cluster_is_kept_when_the_session_had_a_failure(pytester: pytes
             assert False
         """
     )
-    result = pytester.runpytest_subprocess(*SIM, "--keep-nodes-on-failure")
+    result = pytester.runpytest_subprocess(*SIM_ARGS, "--keep-nodes-on-failure")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*clusters left running*", "*shared: http://127.0.0.1:*"])
     cluster = next(

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from pytest_meronodes.runs import read_all
+from tests.simhelpers import SIM_ARGS
 
 
 def test_a_token_in_a_nodes_log_is_redacted_in_the_report(pytester: pytest.Pytester) -> None:
@@ -29,7 +30,7 @@ def test_a_token_in_a_nodes_log_is_redacted_in_the_report(pytester: pytest.Pytes
             assert False, "fail, so the log tail is reported"
         """
     )
-    result = pytester.runpytest_subprocess("--merod-binary=sim", "-p", "no:cacheprovider")
+    result = pytester.runpytest_subprocess(*SIM_ARGS)
     result.assert_outcomes(failed=1)
     token, password = secrets_file.read_text().splitlines()
     output = result.stdout.str() + result.stderr.str()
@@ -46,7 +47,7 @@ def test_a_kept_clusters_token_files_are_private(pytester: pytest.Pytester) -> N
             assert False
         """
     )
-    result = pytester.runpytest_subprocess("--merod-binary=sim", "-p", "no:cacheprovider", "--keep-nodes-on-failure")
+    result = pytester.runpytest_subprocess(*SIM_ARGS, "--keep-nodes-on-failure")
     result.assert_outcomes(failed=1)
     lines = [line for line in result.stdout.lines if "token (valid" in line]
     assert len(lines) == 1
@@ -92,7 +93,7 @@ def test_native_nodes_listen_on_loopback_only(pytester: pytest.Pytester) -> None
         """
     )
     session = subprocess.Popen(
-        [sys.executable, "-m", "pytest", "--merod-binary=sim", "-p", "no:cacheprovider", str(pytester.path)],
+        [sys.executable, "-m", "pytest", *SIM_ARGS, str(pytester.path)],
         cwd=pytester.path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )
     try:

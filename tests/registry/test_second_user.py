@@ -24,6 +24,7 @@ from filelock import FileLock
 
 from pytest_meronodes.ports import DEFAULT_REGISTRY
 from tests.recovery.sessions import HoldingSession, alive, reservations_of
+from tests.simhelpers import SIM
 
 from .conftest import require_root
 
@@ -80,7 +81,8 @@ def second_user() -> Iterator[SecondUser]:
             source.mkdir()
             for name in ("pyproject.toml", "README.md"):
                 shutil.copy(REPOSITORY / name, source / name)
-            _readable_copy(REPOSITORY / "pytest_meronodes", source / "pytest_meronodes")
+            for package in ("pytest_meronodes", "merod_sim"):  # the packages the distribution installs
+                _readable_copy(REPOSITORY / package, source / package)
             site = root / "site"
             # this interpreter's pip (same minor version, same ABI as SYSTEM_PYTHON): Debian's
             # python3-pip may be missing
@@ -131,14 +133,14 @@ def test_a_second_user_runs_the_examples_while_the_first_users_session_runs(
     if examples.exists():
         shutil.rmtree(examples)
     _readable_copy(REPOSITORY / "examples", examples)
-    first = HoldingSession(tmp_path, "first", ["--merod-binary=sim", f"--node-port-range={FIRST_RANGE}"])
+    first = HoldingSession(tmp_path, "first", [SIM, f"--node-port-range={FIRST_RANGE}"])
     try:
         held = first.info()
 
         completed = _run_as(
             second_user,
             [SYSTEM_PYTHON, "-m", "pytest", str(examples), "-p", "no:cacheprovider", "-q",
-             "--merod-binary=sim", f"--node-port-range={SECOND_RANGE}",
+             SIM, f"--node-port-range={SECOND_RANGE}",
              f"--basetemp={second_user.home / 'basetemp'}"],
             cwd=examples, timeout=600,
         )

@@ -8,32 +8,23 @@ from pathlib import Path
 
 import pytest
 
-from tests.simhelpers import SIM_COMMAND, Merod
+from tests.simhelpers import SIM_COMMAND, Merod, merod_in, write_fake_app
 
 
 @pytest.fixture
 def sim(tmp_path: Path) -> Iterator[Merod]:
     """The simulator working in a fresh home; every process it started is stopped at teardown."""
-    runner = Merod(SIM_COMMAND, tmp_path / "home", tmp_path / "logs")
-    try:
+    with merod_in(SIM_COMMAND, tmp_path) as runner:
         yield runner
-    finally:
-        runner.close()
 
 
 @pytest.fixture(scope="module")
 def module_sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Merod]:
     """Like `sim`, shared by the tests of one module that only read from their nodes."""
-    base = tmp_path_factory.mktemp("sim")
-    runner = Merod(SIM_COMMAND, base / "home", base / "logs")
-    try:
+    with merod_in(SIM_COMMAND, tmp_path_factory.mktemp("sim")) as runner:
         yield runner
-    finally:
-        runner.close()
 
 
 @pytest.fixture
 def app_file(tmp_path: Path) -> Path:
-    path = tmp_path / "kv_store.wasm"
-    path.write_bytes(b"\0asm\1\0\0\0")
-    return path
+    return write_fake_app(tmp_path / "kv_store.wasm")

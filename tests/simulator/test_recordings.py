@@ -37,7 +37,7 @@ from tests.simhelpers import (
     jwt_parts,
     read_toml,
     token_request,
-    wait_for_peers,
+    write_fake_app,
 )
 
 RECORDINGS = Path(__file__).resolve().parents[1] / "recordings"
@@ -280,22 +280,11 @@ def replay_step(replay: Replay, step: dict[str, Any]) -> requests.Response | Non
 @pytest.fixture
 def app_flow_nodes(sim: Merod) -> dict[str, NodeProcess]:
     """Two nodes wired by bootstrap peers, with the sync interval the plugin sets (500 ms)."""
-    one, two = sim.init("node1"), sim.init("node2")
-    sim.set_boot_nodes(one, [two.swarm_addr])
-    sim.set_boot_nodes(two, [one.swarm_addr])
-    for node in (one, two):
-        sim.cli_ok(node.name, "config", "sync.interval_ms=500")
-    running = {"node1": sim.spawn(one), "node2": sim.spawn(two)}
-    for process in running.values():
-        process.wait_healthy()
-    for process in running.values():
-        wait_for_peers(process, lambda count: count >= 1, f"{process.name} to see its peer")
-    return running
+    return {process.name: process for process in sim.start_mesh(["node1", "node2"], "sync.interval_ms=500")}
 
 
 def test_the_app_flow_recording_replays(app_flow_nodes: dict[str, NodeProcess], tmp_path: Path) -> None:
-    app = tmp_path / "kv_store.wasm"
-    app.write_bytes(b"\0asm\1\0\0\0")
+    app = write_fake_app(tmp_path / "kv_store.wasm")
     subs = Substitutions(substrings={"/path/to/kv_store.wasm": str(app)})
     subs.values["/path/to/kv_store.wasm"] = str(app)
     replay = Replay(app_flow_nodes, subs)

@@ -15,6 +15,7 @@ from tests.simhelpers import (
     create_namespace,
     install_application,
     jsonrpc,
+    write_fake_app,
 )
 
 
@@ -25,9 +26,7 @@ def node(module_sim: Merod) -> NodeProcess:
 
 @pytest.fixture(scope="module")
 def namespace(node: NodeProcess, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
-    app = tmp_path_factory.mktemp("app") / "kv_store.wasm"
-    app.write_bytes(b"\0asm\1\0\0\0")
-    application_id = install_application(node, app)
+    application_id = install_application(node, write_fake_app(tmp_path_factory.mktemp("app") / "kv_store.wasm"))
     return application_id, create_namespace(node, application_id)
 
 

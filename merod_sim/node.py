@@ -7,10 +7,10 @@ import secrets
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
-from . import FAULT_ENV
-from .api import NodeApi
+from .faults import NO_FAULTS, Faults
+from .http_types import Handler
 from .logs import Logger
 from .nodeconfig import Multiaddr, get_dotted
 from .state import Context, Namespace, NodeState
@@ -58,10 +58,10 @@ class Node:
         config: dict[str, Any],
         auth_mode: str,
         log: Logger,
-        faults: frozenset[str] = frozenset(),
+        faults: Faults = NO_FAULTS,
     ) -> None:
         self.name = name
-        self.faults = faults  # injected by the plugin's tests (FAULT_ENV)
+        self.faults = faults  # the plugin's own tests inject them (faults.py)
         self.node_dir = node_dir
         self.log = log
         peer_id = get_dotted(config, "identity.peer_id")
@@ -76,18 +76,18 @@ class Node:
         self.data_dir.mkdir(mode=0o700, exist_ok=True)
         (node_dir / str(get_dotted(config, "blobstore.path") or "blobs")).mkdir(mode=0o700, exist_ok=True)
         self.state = NodeState(self.data_dir)
-        self.syncs = "no-sync" not in faults
+        self.syncs = faults.syncs_contexts()
         wait = os.environ.get(NAMESPACE_DISCOVERY_WAIT_ENV)
         self.discovery_wait = int(wait) / 1000 if wait and wait.isdigit() else NAMESPACE_DISCOVERY_WAIT
         self.auth = self._make_auth(config) if auth_mode == "embedded" else None
         self.swarm = Swarm(
             peer_id=self.peer_id,
             listen=list(get_dotted(config, "swarm.listen") or []),
-            bootstrap=[] if "no-dial" in faults else list(get_dotted(config, "bootstrap.nodes") or []),
+            bootstrap=faults.bootstrap_to_dial(list(get_dotted(config, "bootstrap.nodes") or [])),
             log=log,
             on_message=self._on_swarm_message,
         )
-        self.http = HttpServers(NodeApi(self).handle, log, "calimero_server")
+        self.http: HttpServers | None = None  # serving the handler start() is given
         self._server_listen = list(get_dotted(config, "server.listen") or [])
         self._status_lock = threading.Lock()
         self._status = "starting"
@@ -144,13 +144,16 @@ class Node:
         )
 
     # -- lifecycle ------------------------------------------------------------------------------
-    def start(self) -> None:
+    def start(self, handle: Handler) -> None:
+        """Serve `handle` (the HTTP API, which is built on this node) on every `server.listen`
+        address, and join the swarm."""
         self.log.info(RUN_TARGET, f"Peer ID: {self.peer_id}")
+        self.http = http = HttpServers(handle, self.log, "calimero_server")
         try:
             for text in self._server_listen:
                 addr = Multiaddr.parse(text)
                 try:
-                    self.http.bind(addr.host, addr.port)
+                    http.bind(addr.host, addr.port)
                 except OSError as error:
                     if addr.protocol == "ip6" and error.errno in (97, 99):
                         self.log.warn("calimero_server", f"not listening on {addr.host}: {error}")
@@ -165,7 +168,7 @@ class Node:
         except (StartupError, ValueError):
             self.stop()
             raise
-        self.http.start()
+        http.start()
         self.swarm.start()
         self._spawn(self._sync_loop)
 
@@ -181,11 +184,6 @@ class Node:
         thread = threading.Thread(target=target, args=args, daemon=True)
         thread.start()
         self._threads.append(thread)
-
-    def crash(self) -> NoReturn:
-        """A simulated crash (exit code 3, no shutdown), as a merod that panics would."""
-        self.log.error("merod", f"simulated fault ({FAULT_ENV}): crashing")
-        os._exit(3)
 
     def mark_ready(self) -> None:
         with self._status_lock:
@@ -215,7 +213,8 @@ class Node:
         with self._changed:
             self._changed.notify_all()
         self.swarm.stop()
-        self.http.close()
+        if self.http is not None:
+            self.http.close()
         for thread in self._threads:
             thread.join(timeout=1)
 

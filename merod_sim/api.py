@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from .http_types import CORS_HEADERS, HttpRequest, HttpResponse
+from .node import JoinError, Node
 
 if TYPE_CHECKING:
-    from .node import Node
     from .serdejson import Struct
 
 TARGET = "calimero_server"
@@ -207,9 +207,9 @@ class NodeApi:
             return refused.response
 
     def _public(self, path: str) -> HttpResponse:
-        if "never-healthy" in self.node.faults:
-            # what a node whose store does not answer says (crates/server/src/admin/service.rs)
-            return HttpResponse.json(503, {"data": {"status": "store_unavailable"}})
+        refused = self.node.faults.unhealthy_answer()
+        if refused is not None:
+            return refused
         if path == "/admin-api/ready":
             status = self.node.readiness()
             return HttpResponse.json(200 if status == "ready" else 503, {"data": {"status": status}})
@@ -250,8 +250,7 @@ class NodeApi:
         return handler(request, params)
 
     def _peers(self, _request: HttpRequest, _params: list[str]) -> HttpResponse:
-        if "exit-on-peers" in self.node.faults:
-            self.node.crash()  # for the plugin's tests: at the moment the mesh gate asks, never sooner
+        self.node.faults.before_peers_answer(self.node.log)
         return HttpResponse.json(200, {"count": len(self.node.swarm.peers())})
 
     def _identity(self, _request: HttpRequest, _params: list[str]) -> HttpResponse:
@@ -327,8 +326,6 @@ class NodeApi:
         return _data({"invitation": invitation})
 
     def _join_namespace(self, request: HttpRequest, params: list[str]) -> HttpResponse:
-        from .node import JoinError
-
         namespace_id = parse_group_id(params[0])
         body = validated_json(request, types()["join_namespace"])
         invitation_group = body["invitation"]["invitation"]["group_id"]

@@ -15,8 +15,8 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from .. import __version__
-from . import FAULT_ENV, SIMULATED_MEROD_VERSION, VERSION_ENV, nodeconfig
+from . import SIMULATED_MEROD_VERSION, VERSION_ENV, __version__, nodeconfig
+from .errors import CliError
 from .identity import Identity
 from .logs import Logger
 
@@ -30,21 +30,12 @@ INIT_TARGET = "merod::cli::init"
 CONFIG_TARGET = "merod::cli::config"
 RUN_TARGET = "merod::cli::run"
 NODE_RUN_TARGET = "calimero_node::run"
-FAULT_TARGET = "merod"  # the simulator's own faults: no merod line to follow
 ROOT_USAGE = "Usage: merod [OPTIONS] --node <NAME> <COMMAND>"
 EMBEDDED_NEEDS_ADMIN = (
     "--auth-mode embedded requires admin credentials so the admin account exists before the node ever "
     "listens. Provide --admin-user with --admin-password-file or --admin-password-stdin (or set "
     "MERO_AUTH_ADMIN_USER and MERO_AUTH_ADMIN_PASSWORD), or pass --no-admin to explicitly defer provisioning."
 )
-
-
-class CliError(Exception):
-    """An error the user must fix: `Error:` and the chain of messages on stderr, exit code 1."""
-
-    def __init__(self, *chain: str) -> None:
-        super().__init__(chain[-1] if chain else "")
-        self.chain = list(chain)
 
 
 def simulated_version() -> str:
@@ -500,18 +491,22 @@ def _run(args: argparse.Namespace, log: Logger) -> int:
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
-    faults = dict(item.partition("=")[::2] for item in os.environ.get(FAULT_ENV, "").split(",") if item)
-    if "exit-at-start" in faults:
-        # for the plugin's own tests: a node that dies while starting, as a crashing merod would
-        log.error(FAULT_TARGET, f"simulated fault ({FAULT_ENV}): exiting during start")
-        return int(faults["exit-at-start"] or 1)
+    from .faults import FaultError, Faults
+
+    try:
+        faults = Faults.from_env()
+    except FaultError as error:
+        raise CliError(str(error)) from None
+    exit_code = faults.exit_code_at_start(log)
+    if exit_code is not None:
+        return exit_code
     log.info(RUN_TARGET, "TEE not configured; starting without KMS key-fetch flow")
+    from .api import NodeApi
     from .node import Node, StartupError
 
     try:
-        node = Node(name=args.node, node_dir=node_dir, config=config, auth_mode=auth_mode, log=log,
-                    faults=frozenset(faults))
-        node.start()
+        node = Node(name=args.node, node_dir=node_dir, config=config, auth_mode=auth_mode, log=log, faults=faults)
+        node.start(NodeApi(node).handle)
     except (StartupError, ValueError, OSError) as error:
         raise CliError(f"failed to start node: {error}") from None
     # logged first: whoever sees ready 200 finds the line in the log
@@ -520,9 +515,7 @@ def _run(args: argparse.Namespace, log: Logger) -> int:
     if args.exit_on_eof is not None:
         threading.Thread(target=_watch_parent, args=(args.exit_on_eof, stop, causes, log), daemon=True).start()
     node.log_listening()
-    # a node that crashes once it is up
-    if "exit-after" in faults and not stop.wait(int(faults["exit-after"] or 0) / 1000):
-        node.crash()
+    faults.crash_after_start(stop, log)
     waited = 0.0
     while not stop.wait(0.5):
         waited += 0.5

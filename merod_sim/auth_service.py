@@ -10,6 +10,7 @@ import threading
 from types import FrameType
 
 from .auth import AdminAccount, AuthService, AuthSetupError, admin_from_env, strip_trailing_newline
+from .errors import CliError
 from .http_types import CORS_HEADERS, HttpRequest, HttpResponse
 from .logs import Logger
 from .web import HttpServers
@@ -29,8 +30,6 @@ class AuthServiceApp:
 
 
 def serve(args: argparse.Namespace, log: Logger) -> int:
-    from .cli import CliError
-
     host, _, port_text = str(args.listen).rpartition(":")
     if not host or not port_text.isdigit():
         raise CliError(f"--listen expects HOST:PORT, got {args.listen!r}")
