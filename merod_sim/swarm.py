@@ -22,6 +22,12 @@ from .logs import Logger
 from .nodeconfig import Multiaddr
 
 TARGET = "calimero_network"
+# Keep-alive, as libp2p's ping protocol does (merod: every 15 s, a 20 s timeout), faster so that
+# tests of a paused or cut-off node see its peers drop it within seconds: every connection carries
+# a ping every PING_INTERVAL, and one silent for IDLE_TIMEOUT (a frozen peer, a cut link, lost
+# packets) is closed; the bootstrap loops dial it again once it answers.
+PING_INTERVAL = 0.5
+IDLE_TIMEOUT = 3.0
 Message = dict[str, Any]
 MessageHandler = Callable[[str, Message], None]
 
@@ -155,6 +161,11 @@ class Swarm:
             self._spawn(self._accept_loop, listener)
         for target in self._bootstrap:
             self._spawn(self._bootstrap_loop, target)
+        self._spawn(self._ping_loop)
+
+    def _ping_loop(self) -> None:
+        while not self._stopping.wait(PING_INTERVAL):
+            self.broadcast({"t": "ping"})
 
     def stop(self) -> None:
         self._stopping.set()
@@ -268,10 +279,15 @@ class Swarm:
                 return
             if established is not None:
                 established.set()
+            # reads and writes alike: a peer silent this long is gone (its pings stopped)
+            with contextlib.suppress(OSError):  # closed meanwhile (a preferred duplicate): receive() ends it
+                connection.sock.settimeout(IDLE_TIMEOUT)
             while not self._stopping.is_set():
                 message = connection.receive()
                 if message is None:
                     break
+                if message.get("t") == "ping":
+                    continue
                 if message.get("t") == "peers":
                     self._dial_learned(message.get("peers") or [])
                 elif connection.peer_id is not None:

@@ -7,6 +7,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, overload
 
+from .control import ClusterControl
+from .errors import FaultUnavailableError
 from .gates import wait_for_mesh
 from .node import Node
 from .shared_context import SharedContext, share_context, wait_for_sync
@@ -91,6 +93,22 @@ class Cluster:
         state hash. A node that has not joined yet is waited for; on timeout the error names each
         node's state."""
         return wait_for_sync(self.nodes, context_id, timeout=timeout)
+
+    def partition(self, *sides: Sequence[Node | str]) -> None:
+        """Split the swarm: nodes on different sides cannot reach each other (a node named on no
+        side is a side of its own); each side still works. Docker backend. heal() undoes it."""
+        control = self._control()
+        control.partition([[self.node(node) for node in side] for side in sides])
+
+    def heal(self) -> None:
+        """Undo every partition and disconnect; returns once every running node sees every other."""
+        self._control().heal()
+
+    def _control(self) -> ClusterControl:
+        control = self.nodes[0].control if self.nodes else None
+        if control is None:
+            raise FaultUnavailableError(f"cluster {self.id} runs elsewhere (remote backend): it cannot be partitioned")
+        return control
 
     def check_alive(self) -> None:
         """Raise a NodeError for the first node of the cluster that has exited."""

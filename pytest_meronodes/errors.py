@@ -24,6 +24,11 @@ class ConfigurationError(MeronodesError):
     """An option, marker argument or custom config the user must fix."""
 
 
+class FaultUnavailableError(ConfigurationError):
+    """A fault this backend or machine cannot inject (a partition of native nodes, delay on a
+    kernel without netem, iptables without root); the message says what would make it work."""
+
+
 class PortsUnavailableError(MeronodesError):
     """The configured port range has no room for the requested nodes."""
 
@@ -146,6 +151,10 @@ class ContextNotReadyError(RpcError):
     """The node is a member of the context but cannot run calls on it yet: merod answers
     `Uninitialized` until the node's first sync (and `GroupKeyPending` until its group key
     arrives). Not an application error: wait, and the same call succeeds."""
+
+
+class LogTimeoutError(NodeError):
+    """node.wait_for_log() saw no matching line in time; the log tail shows what the node said."""
 
 
 class SyncTimeoutError(MeronodesError):

@@ -3,15 +3,21 @@ and whether it still runs."""
 
 from __future__ import annotations
 
+import re
+import signal
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .client import NodeClient
+from .errors import FaultUnavailableError, LogTimeoutError
 from .logs import log_tail, without_colours
+from .polling import Waiting, poll_until
 from .runtime import Liveness, NodeRuntime
 
 if TYPE_CHECKING:
+    from .control import ClusterControl
     from .errors import NodeGoneError
 
 
@@ -29,6 +35,8 @@ class Node:
     # shared with the client, which asks it why a request failed: made before both (start.py)
     liveness: Liveness = field(repr=False)
     runtime: NodeRuntime | None = field(default=None, repr=False)
+    # fault injection, shared by the cluster's nodes (None for nodes pytest-meronodes did not start)
+    control: ClusterControl | None = field(default=None, repr=False, compare=False)
 
     @property
     def stopped(self) -> bool:
@@ -39,12 +47,77 @@ class Node:
     def stopped_by(self) -> str | None:
         return self.liveness.stopped_by
 
+    def _control(self) -> ClusterControl:
+        if self.control is None:
+            raise FaultUnavailableError(
+                f"{self.name} runs elsewhere (remote backend): pytest-meronodes cannot control it")
+        return self.control
+
     def stop(self) -> None:
         """Stop this node on purpose (a test of how the others cope): it then no longer counts as
-        crashed. Its cluster's teardown still cleans up after it."""
-        self.liveness.mark_stopped()
-        if self.runtime is not None:
-            self.runtime.stop()
+        crashed. It keeps its home, identity and ports for start(); teardown still removes it."""
+        if self.control is None:
+            self.liveness.mark_stopped()
+            if self.runtime is not None:
+                self.runtime.stop()
+            return
+        self.control.stop(self)
+
+    def start(self) -> None:
+        """Run a stopped or killed node again, with its home, identity and ports; returns once it
+        answers health (and ready), has its token, and sees the peers it can reach."""
+        self._control().start(self)
+
+    def restart(self) -> None:
+        """stop(), then start()."""
+        self._control().restart(self)
+
+    def kill(self, signum: int = signal.SIGKILL) -> None:
+        """A crash on purpose (SIGKILL by default): the test is not failed for it, and exit_code()
+        says how it ended. start() brings it back."""
+        self._control().kill(self, signum)
+
+    def pause(self) -> None:
+        """Freeze the node (SIGSTOP; `docker pause`): it answers nothing, and its peers drop it."""
+        self._control().pause(self)
+
+    def resume(self) -> None:
+        """Thaw a paused node; returns once it passes the start gates again, the mesh included."""
+        self._control().resume(self)
+
+    def disconnect(self) -> None:
+        """Cut the node off every other node's swarm traffic (Docker backend); its API still answers."""
+        self._control().disconnect(self)
+
+    def reconnect(self) -> None:
+        """Undo disconnect() (and any cut to this node); returns once it sees its peers again."""
+        self._control().reconnect(self)
+
+    def slow_down(self, *, delay_ms: int = 0, jitter_ms: int = 0, loss_percent: float = 0.0) -> None:
+        """Delay (netem) and drop a share of the node's swarm traffic (Docker backend), until restore()."""
+        self._control().slow_down(self, delay_ms=delay_ms, jitter_ms=jitter_ms, loss_percent=loss_percent)
+
+    def restore(self) -> None:
+        """Undo slow_down()."""
+        self._control().restore(self)
+
+    def wait_for_log(self, pattern: str | re.Pattern[str], timeout: float = 30.0) -> str:
+        """The first line of the node's log that matches `pattern` (a regular expression, searched
+        in each line), waiting up to `timeout` seconds for it to appear."""
+        regex = re.compile(pattern)
+
+        def matching_line() -> str | Waiting:
+            for line in self.logs().splitlines():
+                if regex.search(line):
+                    return line
+            return Waiting("no matching line")
+
+        def not_logged(_: str) -> LogTimeoutError:
+            return LogTimeoutError(self.name, f"no log line matched {regex.pattern!r} within {timeout:g} s",
+                                   log_tail=self.log_tail())
+
+        return poll_until(matching_line, deadline=time.monotonic() + timeout, timed_out=not_logged,
+                          min_interval=0.05)
 
     def logs(self) -> str:
         """Everything the node printed so far, without ANSI colours."""

@@ -28,6 +28,7 @@ _ITEM_CLUSTERS = pytest.StashKey[list[Cluster]]()
 _STARTED = pytest.StashKey[list[Cluster]]()  # every cluster this process started, to find a node's
 _FAILED = pytest.StashKey[set[str]]()  # ids of the clusters a failed test used (--keep-nodes-on-failure)
 LOG_LINES = 40
+PANIC = "panicked at"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -53,6 +54,10 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers",
         "nodes(count=1, auth=None, config=None, config_path=None, log_level=None, names=None): "
         "the `cluster` fixture starts this cluster of Calimero nodes for the test",
+    )
+    config.addinivalue_line(
+        "markers",
+        "allow_panics: a node of this test may log a panic (`panicked at`) without failing the test",
     )
     try:
         config.stash[_SETTINGS] = build_config(config)
@@ -114,17 +119,34 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     """A cluster handed to a test must be whole when the test starts (a session cluster may have
     lost a node in an earlier test); a node that dies during the test fails it, with its name,
     exit code and log tail, even if the test itself did not notice."""
+    check_panics = item.get_closest_marker("allow_panics") is None
+    panics_before: dict[int, int] = {}
     for cluster in _clusters_of(item):
         try:
             cluster.check_alive()
         except NodeError as error:
             raise NodeError(error.node, f"cluster {cluster.id} lost this node before the test: {error.reason}",
                             exit_code=error.exit_code, log_tail=error.log_tail) from None
+        if check_panics:
+            panics_before.update({id(node): len(_panics(node)) for node in cluster})
     outcome = yield
     for cluster in _clusters_of(item):
         if not cluster.stopped:
             cluster.check_alive()
+        if check_panics:
+            for node in cluster:
+                new = _panics(node)[panics_before.get(id(node), 0):]
+                if new:
+                    raise NodeError(node.name, f"logged a panic during the test: {new[0].strip()}\n(mark the test "
+                                    f"@pytest.mark.allow_panics if the panic is what it provokes)",
+                                    log_tail=node.log_tail())
     return outcome
+
+
+def _panics(node: Node) -> list[str]:
+    """The node's log lines that say a Rust panic happened (merod keeps running after a panic in
+    a task: only its log tells)."""
+    return [line for line in node.logs().splitlines() if PANIC in line]
 
 
 def _clusters_of(item: pytest.Item) -> Iterator[Cluster]:

@@ -40,6 +40,20 @@ class NodeRuntime(Protocol):
         """SIGTERM, `grace` seconds, SIGKILL; the node's home and identity stay."""
         ...
 
+    def start(self) -> None:
+        """Run the node again after a stop or a kill: same home, identity, ports and address."""
+        ...
+
+    def kill(self, signum: int, grace: float = STOP_GRACE) -> None:
+        """Send `signum` (SIGKILL: a crash); wait up to `grace` for the exit it causes."""
+        ...
+
+    def pause(self) -> None:
+        """Freeze the node (SIGSTOP, `docker pause`): it keeps its connections but answers nothing."""
+        ...
+
+    def resume(self) -> None: ...
+
     def capture(self) -> None:
         """Keep the exit state and logs in memory before the backend removes the node."""
         ...
@@ -51,27 +65,47 @@ class NodeRuntime(Protocol):
 
 class Liveness:
     """Why a node cannot answer, if it cannot: its process exited (with exit code and log), or a
-    test stopped it on purpose. Its client asks this when a request fails, so that the error says
-    "node exited (exit code 3)" rather than "connection refused"."""
+    test stopped, killed or paused it on purpose. Its client asks this when a request fails, so
+    that the error says "node exited (exit code 3)" rather than "connection refused"; a node a
+    test took down on purpose does not fail that test."""
 
     def __init__(self, name: str, runtime: NodeRuntime | None) -> None:
         self.name = name
         self.runtime = runtime
-        self.stopped_on_purpose = False
-        self.stopped_by: str | None = None  # the test that called node.stop()
+        self.state = "running"  # or what a test did to it: "stopped", "killed", "paused"
+        self.changed_by: str | None = None  # the test that did it
+        self.how = ""  # e.g. "node.kill(SIGKILL)"
+
+    @property
+    def stopped_on_purpose(self) -> bool:
+        return self.state in ("stopped", "killed")
+
+    @property
+    def stopped_by(self) -> str | None:
+        return self.changed_by if self.stopped_on_purpose else None
+
+    def mark(self, state: str, how: str) -> None:
+        self.state = state
+        self.how = how
+        # "tests/test_x.py::test_y (call)": which test did it, for whoever calls the node later
+        self.changed_by = os.environ.get("PYTEST_CURRENT_TEST", "").rsplit(" (", 1)[0] or None
 
     def mark_stopped(self) -> None:
-        self.stopped_on_purpose = True
-        # "tests/test_x.py::test_y (call)": which test did it, for whoever calls the node later
-        self.stopped_by = os.environ.get("PYTEST_CURRENT_TEST", "").rsplit(" (", 1)[0] or None
+        self.mark("stopped", "node.stop()")
+
+    def mark_running(self) -> None:
+        self.state, self.how, self.changed_by = "running", "", None
 
     def exit_note(self) -> str:
         return OOM_NOTE if self.runtime is not None and self.runtime.oom_killed() else ""
 
     def gone(self) -> NodeGoneError | None:
-        if self.stopped_on_purpose:
-            by = f" by {self.stopped_by}" if self.stopped_by else ""
-            return NodeGoneError(self.name, f"this node was stopped on purpose (node.stop(){by}) and no longer answers")
+        if self.state != "running":
+            by = f" by {self.changed_by}" if self.changed_by else ""
+            verb = {"stopped": "was stopped", "killed": "was killed", "paused": "is paused"}[self.state]
+            answers = "answers nothing until node.resume()" if self.state == "paused" else "no longer answers"
+            return NodeGoneError(self.name, f"this node {verb} on purpose ({self.how}{by}) and {answers}",
+                                 exit_code=self.runtime.exit_code() if self.runtime is not None else None)
         code = self.runtime.exit_code() if self.runtime is not None else None
         if code is None or self.runtime is None:
             return None
@@ -79,8 +113,9 @@ class Liveness:
         return NodeGoneError(self.name, reason, exit_code=code, log_tail=self.runtime.log_tail(40))
 
     def check_alive(self) -> None:
-        """Raise a NodeError (exit code, log tail) if the process exited, unless stopped on purpose."""
-        if self.stopped_on_purpose:
+        """Raise a NodeError (exit code, log tail) if the process exited, unless a test took the
+        node down on purpose."""
+        if self.state != "running":
             return
         gone = self.gone()
         if gone is not None:

@@ -13,15 +13,18 @@ from __future__ import annotations
 import secrets
 import shutil
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .backends.base import ADMIN_USER, ClusterPlace, HostedCluster, NodeLauncher, NodeSlot, ProxyFront, StartedNode
+from .backends.base import ADMIN_USER, ClusterPlace, HostedCluster, NodeLauncher, ProxyFront, StartedNode
+from .backends.swarm import NodeSlot
 from .client import Credentials, NodeClient
 from .cluster import Cluster
 from .config import MeronodesConfig
-from .errors import NodeStartError
+from .control import ClusterControl, GateSettings
+from .errors import MeronodesError, NodeStartError
 from .gates import init_timeout_error, start_gates, wait_for_proxy
 from .node import Node
 from .node_config import compose, parse_toml
@@ -59,6 +62,7 @@ class _Started:
     slots: list[NodeSlot] = field(default_factory=list)
     nodes: dict[str, StartedNode] = field(default_factory=dict)
     front: ProxyFront | None = None
+    control: ClusterControl | None = None
 
 
 class ClusterStart:
@@ -136,13 +140,20 @@ class ClusterStart:
         run_parallel(start, slots)
         if started.front is not None:
             wait_for_proxy(started.front, host=host_name(slots[0].name), deadline=deadline)
-        nodes = [self._node(slot, started.nodes[slot.name], credentials, started.front) for slot in slots]
+        started.control = control = ClusterControl(
+            hosted.network_faults(),
+            GateSettings(self.config.startup_timeout, release.has(Feature.READY_ENDPOINT), credentials is not None),
+            {slot.name: slot for slot in slots},
+        )
+        nodes = [self._node(slot, started.nodes[slot.name], credentials, started.front, control) for slot in slots]
+        control.nodes = list(nodes)
         start_gates(nodes, deadline=deadline, timeout=self.config.startup_timeout,
                     check_ready=release.has(Feature.READY_ENDPOINT), auth=credentials is not None)
         return nodes
 
     @staticmethod
-    def _node(slot: NodeSlot, started: StartedNode, credentials: Credentials | None, front: ProxyFront | None) -> Node:
+    def _node(slot: NodeSlot, started: StartedNode, credentials: Credentials | None, front: ProxyFront | None,
+              control: ClusterControl) -> Node:
         liveness = Liveness(slot.name, started.runtime)
         if front is not None:  # through Traefik, which routes by the Host header
             client = NodeClient(slot.name, front.url, credentials, host_header=host_name(slot.name), liveness=liveness)
@@ -160,12 +171,19 @@ class ClusterStart:
             client=client,
             liveness=liveness,
             runtime=started.runtime,
+            control=control,
         )
 
     def _teardown(self, started: _Started, cluster_id: str, directory: Path) -> None:
         """Stop every node (in parallel), then the proxy, then what the cluster holds as a whole;
         whatever fails or is interrupted, the rest is still released and removed."""
         hosted = started.hosted
+        if started.control is not None:
+            try:
+                started.control.undo()  # faults first: a paused node takes no SIGTERM
+            except MeronodesError as error:  # the nodes are removed anyway; the rules say so below
+                warnings.warn(f"pytest-meronodes: undoing the faults of cluster {cluster_id} failed: {error}",
+                              stacklevel=1)
 
         def remove(slot: NodeSlot) -> None:
             node = started.nodes.get(slot.name)

@@ -16,25 +16,9 @@ from ..run_context import RunContext
 from ..runtime import NodeRuntime
 from ..spec import ClusterSpec
 from ..versions import MerodRelease
+from .swarm import NetworkFaults, NodeSlot
 
 ADMIN_USER = "meronodes-admin"  # the admin the plugin creates for auth="embedded" and "proxy"
-
-
-@dataclass
-class NodeSlot:
-    """One node's place in its cluster, laid out by the backend before `merod init`."""
-
-    name: str
-    home: str  # merod's --home, as the node sees it
-    listen_host: str  # what the server and the swarm bind to
-    server_port: int  # as the node sees it
-    swarm_port: int
-    swarm_address: str  # the IPv4 address the other nodes dial (merod's swarm dials no DNS names)
-    peer_id: str = ""  # from the config init wrote
-
-    @property
-    def multiaddr(self) -> str:
-        return f"/ip4/{self.swarm_address}/tcp/{self.swarm_port}/p2p/{self.peer_id}"
 
 
 @dataclass(frozen=True)
@@ -117,6 +101,10 @@ class HostedCluster(Protocol):
 
     def remove_node(self, slot: NodeSlot) -> None:
         """Remove what the node holds (container, volume); its runtime was stopped and captured."""
+        ...
+
+    def network_faults(self) -> NetworkFaults:
+        """How this backend cuts, thins or delays the swarm traffic between the nodes."""
         ...
 
     def close(self) -> None:

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 import tomli_w
 
-from pytest_meronodes.backends.base import ClusterPlace, InitResult, NodeSlot, StartedNode
+from pytest_meronodes.backends.base import ClusterPlace, InitResult, StartedNode
+from pytest_meronodes.backends.swarm import NodeSlot, NoNetworkFaults
 from pytest_meronodes.cluster import Cluster
 from pytest_meronodes.config import settings_from
 from pytest_meronodes.errors import NodeStartError
@@ -46,6 +47,18 @@ class FakeRuntime:
 
     def stop(self, grace: float = 5.0) -> None:
         self.calls.append(f"stop {self.name}")
+
+    def start(self) -> None:
+        self.calls.append(f"start again {self.name}")
+
+    def kill(self, signum: int, grace: float = 5.0) -> None:
+        self.calls.append(f"kill {self.name}")
+
+    def pause(self) -> None:
+        self.calls.append(f"pause {self.name}")
+
+    def resume(self) -> None:
+        self.calls.append(f"resume {self.name}")
 
     def capture(self) -> None:
         self.calls.append(f"capture {self.name}")
@@ -88,6 +101,9 @@ class FakeHosted:
 
     def remove_node(self, slot: NodeSlot) -> None:
         self.calls.append(f"remove {slot.name}")
+
+    def network_faults(self) -> NoNetworkFaults:
+        return NoNetworkFaults("a test's backend has no network")
 
     def close(self) -> None:
         self.calls.append("close")

@@ -19,7 +19,8 @@ from ...ports import PortRegistry
 from ...redact import SecretText
 from ...run_context import RunContext
 from ...versions import Feature, MerodRelease
-from ..base import ClusterPlace, InitResult, NodeSlot, StartedNode
+from ..base import ClusterPlace, InitResult, StartedNode
+from ..swarm import NodeSlot, NoNetworkFaults
 from .process import NodeProcess
 from .proxy import NativeProxy
 
@@ -133,16 +134,24 @@ class NativeCluster:
                    environment: dict[str, str]) -> StartedNode:
         write_toml(self.place.directory / slot.name / "config.toml", config)
         run_args = [*merod_args, "--exit-on-eof", "0"] if self.lifeline else merod_args
+        registry = self.place.run.registry
         process = NodeProcess(self._merod(run_args), log_path=self._log_path(slot),
                               env={**self.environment, **environment}, die_with_parent=self.die_with_parent,
-                              lifeline=self.lifeline)
+                              lifeline=self.lifeline,
+                              on_start=lambda pid: registry.add_process(self.place.id, pid, f"node {slot.name}"))
         process.start()
-        self.place.run.registry.add_process(self.place.id, process.pid or 0, f"node {slot.name}")
         return StartedNode(process, f"http://{HOST}:{slot.server_port}", slot.server_port, slot.swarm_port,
                            home=self.place.directory / slot.name, log_path=self._log_path(slot))
 
     def remove_node(self, slot: NodeSlot) -> None:
         """Nothing of its own: its home is in the cluster's directory, removed last."""
+
+    def network_faults(self) -> NoNetworkFaults:
+        return NoNetworkFaults(
+            "network faults (disconnect, partition, slow_down) need --node-backend=docker: native nodes share this "
+            "machine's loopback, where one node's swarm traffic cannot be told apart from another's (stop, kill and "
+            "pause work on every backend)"
+        )
 
     def close(self) -> None:
         if self.ports:

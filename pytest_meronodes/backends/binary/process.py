@@ -17,7 +17,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -91,6 +91,7 @@ class NodeProcess:
         env: Mapping[str, str],
         die_with_parent: bool = True,
         lifeline: bool = False,
+        on_start: Callable[[int], None] | None = None,
     ) -> None:
         """`lifeline`: the program's stdin is this process's lifeline pipe (give merod
         `--exit-on-eof 0` with it); only with `die_with_parent`."""
@@ -101,6 +102,7 @@ class NodeProcess:
         self.lifeline = lifeline and die_with_parent
         self._kept_logs = ""
         self._popen: subprocess.Popen[bytes] | None = None
+        self.on_start = on_start  # told each new pid (the run record keeps them for reapers)
 
     @property
     def pid(self) -> int | None:
@@ -130,6 +132,8 @@ class NodeProcess:
                 self._popen = _popen_from_spawner(argv, options)
             else:
                 self._popen = _popen(argv, options)
+        if self.on_start is not None:
+            self.on_start(self._popen.pid)
 
     def logs(self) -> str:
         try:
@@ -204,5 +208,22 @@ class NodeProcess:
         return code
 
     def stop(self, grace: float = STOP_GRACE) -> None:
+        if self._popen is not None:
+            self._signal_group(signal.SIGCONT)  # a paused process would hold SIGTERM until resumed
         self.terminate()
         self.wait_or_kill(time.monotonic() + grace)
+
+    def kill(self, signum: int, grace: float = STOP_GRACE) -> None:
+        if self._popen is None:
+            return
+        self._signal_group(signum)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self._popen.wait(timeout=grace)
+
+    def pause(self) -> None:
+        if self._popen is not None:
+            self._signal_group(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self._popen is not None:
+            self._signal_group(signal.SIGCONT)

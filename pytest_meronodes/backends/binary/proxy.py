@@ -18,7 +18,8 @@ from ...logs import log_tail
 from ...merod_program import resolve
 from ...ports import PortRegistry
 from ...runtime import STOP_GRACE
-from ..base import ClusterPlace, NodeSlot
+from ..base import ClusterPlace
+from ..swarm import NodeSlot
 from .process import NodeProcess
 
 

@@ -27,14 +27,16 @@ from ...cluster import Cluster
 from ...config import MeronodesConfig
 from ...errors import NodeStartError
 from ...node_config import dump_toml
+from ...ports import PortRegistry
 from ...redact import redact
 from ...run_context import RunContext
-from ...runtime import OOM_NOTE
 from ...versions import MerodRelease
-from ..base import ClusterPlace, InitResult, NodeSlot, StartedNode
+from ..base import ClusterPlace, InitResult, StartedNode
+from ..swarm import NodeSlot
 from . import labels as docker_labels
 from .engine import DockerEngine, describe_image
 from .files import FileOwner, tar_of, untar_single
+from .firewall import Firewall
 from .network import create_network
 from .proxy import NODE_PORT, ProxyStack
 from .reaping import DockerResources
@@ -86,6 +88,7 @@ class ContainerPlan:
     volume: str
     owner: FileOwner  # who merod runs as, and who owns the files we put
     bind_dir: Path | None  # the node's home on the host, with --docker-home=bind
+    host_port: int  # where its server is published on 127.0.0.1
     config_header: tarfile.TarInfo | None = None  # init's config.toml: owner and mode to keep
     container: Container | None = None
 
@@ -108,6 +111,8 @@ class ContainerCluster:
         self.place = place
         self.prefix = f"meronodes-{place.id}"
         self.network: Any = None
+        self.ports = PortRegistry(self.config.port_range)
+        self.host_ports: list[int] = []  # published on 127.0.0.1: fixed, so a restarted node keeps its port
         self.plans: dict[str, ContainerPlan] = {}
         self.front: ProxyStack | None = None
 
@@ -121,9 +126,10 @@ class ContainerCluster:
         # bind-mounted homes belong to whoever runs pytest, so the node runs as them there
         owner = FileOwner(os.getuid(), os.getgid()) if bind else \
             self.engine.image_facts(self.config.merod_image).owner
-        for name in names:
+        self.host_ports = self.ports.allocate(len(names), self.place.run.owner)
+        for name, host_port in zip(names, self.host_ports):
             self.plans[name] = ContainerPlan(f"{self.prefix}-{name}", f"{self.prefix}-{name}-home", owner,
-                                             self.place.directory / f"{name}-home" if bind else None)
+                                             self.place.directory / f"{name}-home" if bind else None, host_port)
         return [NodeSlot(name, HOME, "0.0.0.0", NODE_PORT, SWARM_PORT, address)
                 for name, address in zip(names, addresses)]
 
@@ -189,8 +195,8 @@ class ContainerCluster:
             self.config.merod_image, command=merod_args, name=plan.container_name, hostname=slot.name,
             user=plan.user, environment=environment, volumes=plan.mounts(), labels=node_labels, network=network,
             networking_config={network: self.engine.client.api.create_endpoint_config(ipv4_address=slot.swarm_address)},
-            # loopback only, on an ephemeral host port that Docker picks (None; the stubs lack it)
-            ports={f"{NODE_PORT}/tcp": ("127.0.0.1", None)},  # type: ignore[dict-item]
+            # loopback only, on a port of the shared registry
+            ports={f"{NODE_PORT}/tcp": ("127.0.0.1", plan.host_port)},
             **extra,
         )
         runtime = ContainerRuntime(container, f"{HOME}/{slot.name}", plan.owner)
@@ -199,8 +205,7 @@ class ContainerCluster:
         mode = header.mode if header is not None else 0o600
         container.put_archive(f"{HOME}/{slot.name}", tar_of("config.toml", dump_toml(config), mode, owner))
         container.start()
-        host_port = _published_port(container, slot.name, runtime)
-        return StartedNode(runtime, f"http://127.0.0.1:{host_port}", host_port, SWARM_PORT,
+        return StartedNode(runtime, f"http://127.0.0.1:{plan.host_port}", plan.host_port, SWARM_PORT,
                            home=plan.bind_dir / slot.name if plan.bind_dir is not None else None,
                            log_path=None)  # the container's own log: Node.logs(), or `docker logs`
 
@@ -216,23 +221,47 @@ class ContainerCluster:
         with contextlib.suppress(NotFound, APIError):
             self.engine.client.volumes.get(plan.volume).remove(force=True)
 
+    def network_faults(self) -> ContainerNetworkFaults:
+        return ContainerNetworkFaults(Firewall(self.place.run.owner, self.place.id), self.plans)
+
     def close(self) -> None:
-        if self.network is not None:
-            with contextlib.suppress(NotFound, APIError):
-                self.network.remove()
+        try:
+            if self.network is not None:
+                with contextlib.suppress(NotFound, APIError):
+                    self.network.remove()
+        finally:
+            if self.host_ports:
+                self.ports.release(self.host_ports, self.place.run.owner)
+                self.host_ports = []
 
 
-def _published_port(container: Container, name: str, runtime: ContainerRuntime) -> int:
-    container.reload()
-    bindings = container.attrs["NetworkSettings"]["Ports"].get(f"{NODE_PORT}/tcp") or []
-    if not bindings and runtime.exit_code() is not None:
-        oom = OOM_NOTE if runtime.oom_killed() else ""
-        raise NodeStartError(name, f"process exited during start{oom}", gate="start", exit_code=runtime.exit_code(),
-                             log_tail=runtime.logs()[-4000:])
-    if not bindings:
-        raise NodeStartError(name, "Docker published no port for the node's server", gate="start",
-                             log_tail=runtime.logs())
-    return int(bindings[0]["HostPort"])
+class ContainerNetworkFaults:
+    """Cuts and loss by iptables rules on the host, delay by netem in the node's namespace."""
+
+    def __init__(self, firewall: Firewall, plans: dict[str, ContainerPlan]) -> None:
+        self.firewall = firewall
+        self.plans = plans
+
+    def cut(self, a: NodeSlot, b: NodeSlot) -> None:
+        self.firewall.cut(a.swarm_address, b.swarm_address)
+
+    def mend(self, a: NodeSlot, b: NodeSlot) -> None:
+        self.firewall.mend(a.swarm_address, b.swarm_address)
+
+    def slow_down(self, slot: NodeSlot, *, delay_ms: int, jitter_ms: int, loss_percent: float) -> None:
+        if loss_percent:
+            self.firewall.thin(slot.swarm_address, loss_percent)
+        if delay_ms or jitter_ms:
+            container = self.plans[slot.name].container
+            assert container is not None
+            container.reload()
+            self.firewall.delay(slot.swarm_address, int(container.attrs["State"]["Pid"]), delay_ms, jitter_ms)
+
+    def restore(self, slot: NodeSlot) -> None:
+        self.firewall.restore(slot.swarm_address)
+
+    def clear(self) -> None:
+        self.firewall.clear()
 
 
 def _put_password(container: Container, password: str, owner: FileOwner, name: str) -> None:

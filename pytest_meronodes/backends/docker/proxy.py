@@ -18,7 +18,7 @@ from ... import proxy_routes
 from ...client import Credentials
 from ...errors import ProxyStartError
 from ...ports import PortRegistry
-from ..base import NodeSlot
+from ..swarm import NodeSlot
 from . import labels as docker_labels
 from .engine import SIMULATOR_TITLE, DockerEngine
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from ...ownership import Owner
 from . import labels as docker_labels
+from .firewall import owner_of_tag, remove_tagged
 
 
 def _containers(client: Any, label: str) -> list[tuple[Any, str, dict[str, str]]]:
@@ -82,6 +83,8 @@ def reap(client: Any, doomed: Callable[[Owner, str], bool]) -> list[str]:
                 pass
             except APIError as error:
                 lines.append(f"{kind} {name}: NOT removed ({error.explanation})")
+    # the firewall rules of a dead run's faults (partitions, loss): their tag names run and owner
+    lines += remove_tagged(lambda tag: (found := owner_of_tag(tag)) is not None and doomed(*found))
     return lines
 
 

@@ -65,7 +65,25 @@ class ContainerRuntime:
 
     def stop(self, grace: float = STOP_GRACE) -> None:
         with contextlib.suppress(NotFound, APIError):
+            self.resume()  # a paused container cannot take SIGTERM
             self.container.stop(timeout=int(grace))
+
+    def start(self) -> None:
+        self.container.start()
+
+    def kill(self, signum: int, grace: float = STOP_GRACE) -> None:
+        with contextlib.suppress(NotFound, APIError):
+            self.container.kill(signal=int(signum))
+        with contextlib.suppress(Exception):  # requests' ReadTimeout: it did not exit in time
+            self.container.wait(timeout=grace)
+
+    def pause(self) -> None:
+        self.container.pause()
+
+    def resume(self) -> None:
+        self.container.reload()
+        if self.container.status == "paused":
+            self.container.unpause()
 
     def describe(self) -> str:
         return f"log: docker logs {self.container.name}"
