@@ -25,7 +25,7 @@ from docker.models.containers import Container
 from ...client import Credentials
 from ...cluster import Cluster
 from ...config import MeronodesConfig
-from ...errors import NodeStartError
+from ...errors import FaultUnavailableError, NodeStartError
 from ...node_config import dump_toml
 from ...ports import PortRegistry
 from ...redact import redact
@@ -243,7 +243,17 @@ class ContainerNetworkFaults:
         self.plans = plans
 
     def cut(self, a: NodeSlot, b: NodeSlot) -> None:
-        self.firewall.cut(a.swarm_address, b.swarm_address)
+        self.firewall.cut(a.swarm_address, b.swarm_address, (self._pid(a), self._pid(b)))
+
+    def _pid(self, slot: NodeSlot) -> int | None:
+        """The node's process on the host, while its container runs (0 when it does not)."""
+        container = self.plans[slot.name].container
+        if container is None:
+            return None
+        with contextlib.suppress(NotFound, APIError):
+            container.reload()
+            return int(container.attrs["State"]["Pid"]) or None
+        return None
 
     def mend(self, a: NodeSlot, b: NodeSlot) -> None:
         self.firewall.mend(a.swarm_address, b.swarm_address)
@@ -252,10 +262,10 @@ class ContainerNetworkFaults:
         if loss_percent:
             self.firewall.thin(slot.swarm_address, loss_percent)
         if delay_ms or jitter_ms:
-            container = self.plans[slot.name].container
-            assert container is not None
-            container.reload()
-            self.firewall.delay(slot.swarm_address, int(container.attrs["State"]["Pid"]), delay_ms, jitter_ms)
+            pid = self._pid(slot)
+            if pid is None:
+                raise FaultUnavailableError(f"{slot.name} is not running: there is no traffic of it to delay")
+            self.firewall.delay(slot.swarm_address, pid, delay_ms, jitter_ms)
 
     def restore(self, slot: NodeSlot) -> None:
         self.firewall.restore(slot.swarm_address)

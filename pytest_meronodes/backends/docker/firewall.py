@@ -69,10 +69,17 @@ class Firewall:
             rules.append(self._rule("-s", source, "-d", destination, target=["DROP"]))
         return rules
 
-    def cut(self, a: str, b: str) -> None:
-        """No traffic between the two addresses, either way, until mend()."""
+    def cut(self, a: str, b: str, pids: tuple[int | None, int | None] = (None, None)) -> None:
+        """No traffic between the two addresses, either way, until mend(). With the containers'
+        pids, the connections already open between them are destroyed too (`ss -K` in each
+        namespace), so both nodes notice now, not when traffic next crosses the cut (a real
+        merod only noticed after ~75 s)."""
         for rule in self._cut_rules(a, b):
             self._insert(rule, "cutting the network between two nodes")
+        for pid, other in ((pids[0], b), (pids[1], a)):
+            if pid and shutil.which("ss") is not None:  # best effort: a kernel without SOCK_DESTROY waits for traffic
+                subprocess.run(["nsenter", f"--net=/proc/{pid}/ns/net", "ss", "-K", "dst", other],
+                               capture_output=True, timeout=30, check=False)
 
     def mend(self, a: str, b: str) -> None:
         for rule in self._cut_rules(a, b):
