@@ -47,6 +47,24 @@ def test_disconnect_and_reconnect_one_node(node_cluster):
     assert cluster["node2"].client.peers_count() == 2
 
 
+def test_stop_start_and_kill_keep_the_container_address_and_port(node_cluster, app):
+    cluster = node_cluster(count=2, auth="embedded")
+    ctx = cluster.shared_context(app)
+    ctx.call("node1", "set", {"key": "k", "value": "v"})
+    ctx.wait_for_sync()
+    node = cluster["node2"]
+    before = (node.url, node.multiaddr, node.client.identity())
+    node.stop()
+    until(lambda: cluster["node1"].client.peers_count() == 0, what="node1 dropping the stopped node2")
+    node.start()
+    assert (node.url, node.multiaddr, node.client.identity()) == before  # same port, address, identity
+    assert ctx.call("node2", "get", {"key": "k"}) == "v"  # its volume kept the data
+    node.kill()
+    assert node.exit_code() == 137  # SIGKILL, as Docker reports it
+    node.start()
+    assert peer_counts(cluster) == {"node1": 1, "node2": 1}
+
+
 def test_pause_and_resume_a_container(node_cluster):
     cluster = node_cluster(count=2)
     cluster["node2"].pause()
@@ -95,7 +113,7 @@ def test_network_faults_and_their_teardown(
     pytester.makeconftest(FAULTS_CONFTEST)
     pytester.makepyfile(test_faults=SUITE)
     result = pytester.runpytest_subprocess(*docker_args, "-v", "--tb=short", timeout=600)
-    result.assert_outcomes(passed=4, failed=1)
+    result.assert_outcomes(passed=5, failed=1)
     result.stdout.fnmatch_lines(["*test_left_partitioned_paused_and_slowed_and_failed_midway FAILED*"])
     # every rule, paused container and volume went with the session
     assert rules_of_dead_runs() == []
