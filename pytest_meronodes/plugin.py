@@ -27,6 +27,7 @@ _KEPT = pytest.StashKey[list[str]]()
 _ITEM_CLUSTERS = pytest.StashKey[list[Cluster]]()
 _STARTED = pytest.StashKey[list[Cluster]]()  # every cluster this process started, to find a node's
 _FAILED = pytest.StashKey[set[str]]()  # ids of the clusters a failed test used (--keep-nodes-on-failure)
+_PANICS_SEEN = pytest.StashKey[dict[tuple[str, str], int]]()  # (cluster, node) -> panic lines seen so far
 LOG_LINES = 40
 PANIC = "panicked at"
 
@@ -66,6 +67,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_KEPT] = []
     config.stash[_STARTED] = []
     config.stash[_FAILED] = set()
+    config.stash[_PANICS_SEEN] = {}
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -119,27 +121,26 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     """A cluster handed to a test must be whole when the test starts (a session cluster may have
     lost a node in an earlier test); a node that dies during the test fails it, with its name,
     exit code and log tail, even if the test itself did not notice."""
-    check_panics = item.get_closest_marker("allow_panics") is None
-    panics_before: dict[int, int] = {}
     for cluster in _clusters_of(item):
         try:
             cluster.check_alive()
         except NodeError as error:
             raise NodeError(error.node, f"cluster {cluster.id} lost this node before the test: {error.reason}",
                             exit_code=error.exit_code, log_tail=error.log_tail) from None
-        if check_panics:
-            panics_before.update({id(node): len(_panics(node)) for node in cluster})
     outcome = yield
     for cluster in _clusters_of(item):
         if not cluster.stopped:
             cluster.check_alive()
-        if check_panics:
-            for node in cluster:
-                new = _panics(node)[panics_before.get(id(node), 0):]
-                if new:
-                    raise NodeError(node.name, f"logged a panic during the test: {new[0].strip()}\n(mark the test "
-                                    f"@pytest.mark.allow_panics if the panic is what it provokes)",
-                                    log_tail=node.log_tail())
+        # one read of each log per test: what earlier tests saw is remembered, not read again
+        seen = item.config.stash[_PANICS_SEEN]
+        for node in cluster:
+            panics = _panics(node)
+            new = panics[seen.get((cluster.id, node.name), 0):]
+            seen[(cluster.id, node.name)] = len(panics)
+            if new and item.get_closest_marker("allow_panics") is None:
+                raise NodeError(node.name, f"logged a panic during the test: {new[0].strip()}\n(mark the test "
+                                f"@pytest.mark.allow_panics if the panic is what it provokes)",
+                                log_tail=node.log_tail())
     return outcome
 
 
