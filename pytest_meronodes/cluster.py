@@ -23,9 +23,17 @@ class Cluster:
         stopper: Callable[[], None],
         directory: Path | None = None,
         release: MerodRelease | None = None,
+        topology: str = "full",
+        wiring: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         self.id = cluster_id
         self.nodes = nodes
+        # how the nodes are wired (topology.py): whom each bootstraps from, what the mesh gate waits for
+        self.topology = topology
+        self.wiring: dict[str, tuple[str, ...]] = (
+            {name: tuple(peers) for name, peers in wiring.items()} if wiring is not None
+            else {node.name: tuple(other.name for other in nodes if other is not node) for node in nodes}
+        )
         self.directory = directory  # where the cluster's files live on this machine, if anywhere
         # the merod the nodes run, for flows that depend on its release
         self.release = release or MerodRelease.unknown("merod version not known")
@@ -57,9 +65,15 @@ class Cluster:
     def names(self) -> list[str]:
         return [node.name for node in self.nodes]
 
+    def wired_peers(self, node: Node | str) -> list[Node]:
+        """The nodes this node was wired to (its bootstrap peers)."""
+        return [self[name] for name in self.wiring[self.node(node).name]]
+
     def wait_for_mesh(self, timeout: float = 30.0, min_peers: int | None = None) -> None:
-        """Wait until every node sees at least `min_peers` (default: all others) peers."""
-        wait_for_mesh(self.nodes, deadline=time.monotonic() + timeout, min_peers=min_peers)
+        """Wait until every node sees at least `min_peers` peers (default: as many as it is wired to)."""
+        wanted = None if min_peers is not None else {name: len(peers) for name, peers in self.wiring.items()}
+        wait_for_mesh(self.nodes, deadline=time.monotonic() + timeout, min_peers=min_peers, wanted=wanted,
+                      topology=self.topology)
 
     def node(self, node: Node | str) -> Node:
         """A node of this cluster, by name or as itself."""
@@ -101,7 +115,7 @@ class Cluster:
         control.partition([[self.node(node) for node in side] for side in sides])
 
     def heal(self) -> None:
-        """Undo every partition and disconnect; returns once every running node sees every other."""
+        """Undo every partition and disconnect; returns once every running node sees its running wired peers."""
         self._control().heal()
 
     def _control(self) -> ClusterControl:

@@ -19,6 +19,7 @@ from . import validation
 from .backends.registry import BACKENDS
 from .errors import ConfigurationError
 from .options import BY_NAME, OptionSpec
+from .topology import normalise
 
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off", "")
@@ -58,6 +59,7 @@ class MeronodesConfig:
     node_urls: tuple[str, ...]
     node_username: str
     node_password: str
+    topology: str = "auto"  # a name; "auto" is resolved per cluster by its node count
 
     def __repr__(self) -> str:  # never print the password
         shown = {k: v for k, v in self.__dict__.items() if k != "node_password"}
@@ -144,6 +146,14 @@ def _checked(source: str, check: Callable[[], _T]) -> _T:
         raise ConfigurationError(f"{source}: {error}") from None
 
 
+def _topology(text: str) -> str:
+    """A topology name, checked now ("auto" is resolved per cluster, by its node count)."""
+    normalised = text.strip().lower()
+    if normalised != "auto":
+        normalise(normalised, 1)  # ValueError if unknown
+    return normalised
+
+
 def _base_dir(text: str, source: str) -> Path | None:
     if not text:
         return None
@@ -209,6 +219,7 @@ def settings_from(given: Mapping[str, Given]) -> MeronodesConfig:
     startup_timeout = _checked(
         sources["node_startup_timeout"], lambda: validation.startup_timeout(values["node_startup_timeout"])
     )
+    topology = _checked(sources["node_topology"], lambda: _topology(values["node_topology"]))
     log_level = _checked(sources["node_log_level"], lambda: validation.log_level(values["node_log_level"]))
     node_cpus = _checked(sources["node_cpus"], lambda: validation.node_cpus(values["node_cpus"]))
     if values["node_memory"]:
@@ -220,6 +231,7 @@ def settings_from(given: Mapping[str, Given]) -> MeronodesConfig:
         backend=values["node_backend"],
         merod_binary=values["merod_binary"],
         count=values["node_count"],
+        topology=topology,
         log_level=log_level,
         startup_timeout=startup_timeout,
         port_range=_port_range(values["node_port_range"], sources["node_port_range"]),

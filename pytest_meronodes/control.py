@@ -56,6 +56,7 @@ class ClusterControl:
     faults: NetworkFaults
     gates: GateSettings
     slots: dict[str, NodeSlot]
+    wiring: dict[str, set[str]]  # each node's wired peers: whom it dials again when it comes back
     nodes: list[Node] = field(default_factory=list)  # set once the cluster's nodes exist
     cut: set[frozenset[str]] = field(default_factory=set)  # pairs of node names that cannot reach each other
     slowed: set[str] = field(default_factory=set)
@@ -163,8 +164,10 @@ class ClusterControl:
         return [node for node in self.nodes if node.liveness.state == "running"]
 
     def _reachable(self, node: Node) -> list[Node]:
+        """Its wired peers that run and are not cut off from it."""
+        wired = self.wiring.get(node.name, set())
         return [other for other in self._running()
-                if other is not node and frozenset((node.name, other.name)) not in self.cut]
+                if other.name in wired and frozenset((node.name, other.name)) not in self.cut]
 
     def _back(self, node: Node) -> None:
         deadline = time.monotonic() + self.gates.timeout
@@ -174,7 +177,7 @@ class ClusterControl:
         self._wait_for_mesh([node], deadline)
 
     def _wait_for_mesh(self, nodes: list[Node], deadline: float | None = None) -> None:
-        """Each node sees at least the peers it can reach now (running, not cut off from it)."""
+        """Each node sees at least the wired peers it can reach now (running, not cut off from it)."""
         deadline = deadline if deadline is not None else time.monotonic() + self.gates.timeout
         for node in nodes:
             wait_for_mesh([node], deadline=deadline, min_peers=len(self._reachable(node)))

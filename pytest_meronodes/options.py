@@ -28,6 +28,8 @@ OPTIONS: tuple[OptionSpec, ...] = (
                "merod program: a path or a name on PATH; 'sim' runs the bundled merod simulator"),
     OptionSpec("node_count", "--node-count", "int", "1",
                "number of nodes when a test does not say"),
+    OptionSpec("node_topology", "--node-topology", "str", "auto",
+               "how nodes are wired: auto (full up to 10 nodes, random:3 above), full, ring, star or random:K"),
     OptionSpec("node_log_level", "--node-log-level", "str", "info",
                "RUST_LOG filter for the nodes, e.g. info or calimero_node=debug"),
     OptionSpec("node_startup_timeout", "--node-startup-timeout", "float", "60",

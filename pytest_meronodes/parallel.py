@@ -10,12 +10,12 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
-def run_parallel(function: Callable[[T], R], items: list[T]) -> list[R]:
-    """Run `function` on every item at once; its results in the items' order. The first error is
-    re-raised after all calls have finished."""
+def run_parallel(function: Callable[[T], R], items: list[T], limit: int | None = None) -> list[R]:
+    """Run `function` on every item, at most `limit` at once (default: all); its results in the
+    items' order. The first error is re-raised after all calls have finished."""
     if not items:
         return []
-    pool = ThreadPoolExecutor(max_workers=len(items))
+    pool = ThreadPoolExecutor(max_workers=min(len(items), limit or len(items)))
     futures = [pool.submit(function, item) for item in items]
     try:
         wait(futures)

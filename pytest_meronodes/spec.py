@@ -13,8 +13,9 @@ from . import validation
 from .config import MeronodesConfig
 from .errors import ConfigurationError
 from .node_config import check_override_syntax, check_user_config, read_toml
+from .topology import Wiring, describe, normalise, wire
 
-ARGUMENTS = ("count", "auth", "config", "config_path", "log_level", "names")
+ARGUMENTS = ("count", "auth", "config", "config_path", "log_level", "names", "topology")
 AUTH_MODES = (None, "embedded", "proxy")
 
 
@@ -28,8 +29,11 @@ class ClusterSpec:
     config_path: tuple[Path | None, ...] = ()  # one per node (a shared file is repeated)
     log_level: str = "info"
     names: tuple[str, ...] = ()
+    topology: str = "full"  # its canonical name ("auto" resolved), or "custom"
+    wiring: Wiring = ()  # each node's wired peers, in the order of `names`
 
-
+    def wired_peers(self, name: str) -> tuple[str, ...]:
+        return self.wiring[self.names.index(name)] if self.wiring else tuple(n for n in self.names if n != name)
 
 def make_spec(settings: MeronodesConfig, arguments: Mapping[str, Any]) -> ClusterSpec:
     """What a test asks for, every argument checked before anything starts (the keys of `config`
@@ -79,6 +83,12 @@ def make_spec(settings: MeronodesConfig, arguments: Mapping[str, Any]) -> Cluste
             log_level = validation.log_level(log_level)
         except ValueError as error:
             raise ConfigurationError(f"log_level: {error}") from None
+    topology_given = arguments.get("topology")
+    try:
+        topology = normalise(settings.topology if topology_given is None else topology_given, count)
+        wiring = wire(topology, names)
+    except ValueError as error:
+        raise ConfigurationError(f"topology: {error}") from None
     return ClusterSpec(
         count=count,
         auth=auth,
@@ -86,6 +96,8 @@ def make_spec(settings: MeronodesConfig, arguments: Mapping[str, Any]) -> Cluste
         config_path=config_paths,
         log_level=log_level,
         names=names,
+        topology=describe(topology),
+        wiring=wiring,
     )
 
 

@@ -92,7 +92,8 @@ class ClusterStart:
             self._teardown(started, cluster_id, directory)
             raise
         return Cluster(cluster_id, nodes, lambda: self._teardown(started, cluster_id, directory),
-                       directory=directory, release=release)
+                       directory=directory, release=release, topology=spec.topology,
+                       wiring={name: spec.wired_peers(name) for name in spec.names})
 
     def _start(
         self, spec: ClusterSpec, cluster_id: str, release: MerodRelease, deadline: float, started: _Started
@@ -125,10 +126,11 @@ class ClusterStart:
 
         generated = dict(zip(spec.names, run_parallel(init, slots)))
         namespace = f"calimero/pytest-meronodes/{cluster_id}"
+        by_name = {slot.name: slot for slot in slots}
         user_paths: tuple[Path | None, ...] = spec.config_path or (None,) * len(slots)
         configs = {
             slot.name: compose(generated[slot.name], namespace=namespace, user_path=user_path, overrides=spec.config,
-                               bootstrap=[other.multiaddr for other in slots if other is not slot])
+                               bootstrap=[by_name[peer].multiaddr for peer in spec.wired_peers(slot.name)])
             for slot, user_path in zip(slots, user_paths)
         }
         environment = {"RUST_LOG": spec.log_level, "RUST_BACKTRACE": "1"}
@@ -143,12 +145,14 @@ class ClusterStart:
         started.control = control = ClusterControl(
             hosted.network_faults(),
             GateSettings(self.config.startup_timeout, release.has(Feature.READY_ENDPOINT), credentials is not None),
-            {slot.name: slot for slot in slots},
+            by_name,
+            {name: set(spec.wired_peers(name)) for name in spec.names},
         )
         nodes = [self._node(slot, started.nodes[slot.name], credentials, started.front, control) for slot in slots]
         control.nodes = list(nodes)
         start_gates(nodes, deadline=deadline, timeout=self.config.startup_timeout,
-                    check_ready=release.has(Feature.READY_ENDPOINT), auth=credentials is not None)
+                    check_ready=release.has(Feature.READY_ENDPOINT), auth=credentials is not None,
+                    wanted={name: len(spec.wired_peers(name)) for name in spec.names}, topology=spec.topology)
         return nodes
 
     @staticmethod

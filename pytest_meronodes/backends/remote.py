@@ -68,8 +68,10 @@ class RemoteBackend:
                     f"(MERONODES_NODE_PASSWORD, or --node-password)",
                     gate="auth",
                 ) from None
-        wait_for_mesh(nodes, deadline=max(deadline, time.monotonic() + 0.1))
-        return Cluster(cluster_id, nodes, lambda: None)
+        wanted = {name: len(spec.wired_peers(name)) for name in spec.names}
+        wait_for_mesh(nodes, deadline=max(deadline, time.monotonic() + 0.1), wanted=wanted, topology=spec.topology)
+        return Cluster(cluster_id, nodes, lambda: None, topology=spec.topology,
+                       wiring={name: spec.wired_peers(name) for name in spec.names})
 
     @staticmethod
     def header(config: MeronodesConfig) -> str:

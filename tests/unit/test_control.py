@@ -51,7 +51,8 @@ def setup() -> tuple[ClusterControl, Network, dict[str, FakeNode]]:
     network = Network()
     names = ("n1", "n2", "n3", "n4")
     control = ClusterControl(network, GateSettings(1.0, False, False),
-                             {name: NodeSlot(name, "/", "0.0.0.0", 1, 2, "10.0.0.1") for name in names})
+                             {name: NodeSlot(name, "/", "0.0.0.0", 1, 2, "10.0.0.1") for name in names},
+                             {name: set(names) - {name} for name in names})
     nodes = {name: FakeNode(name) for name in names}
     control.nodes = list(nodes.values())  # type: ignore[arg-type]
     return control, network, nodes

@@ -27,8 +27,10 @@ def user_config(tmp_path: Path) -> Path:
 
 
 def test_the_options_fill_in_what_a_test_leaves_out() -> None:
+    names = ("node1", "node2", "node3", "node4")
     assert make_spec(SETTINGS, {}) == ClusterSpec(
-        count=4, auth=None, config={}, config_path=(), log_level="warn", names=("node1", "node2", "node3", "node4")
+        count=4, auth=None, config={}, config_path=(), log_level="warn", names=names,
+        topology="full", wiring=tuple(tuple(other for other in names if other != name) for name in names),
     )
     assert make_spec(SETTINGS, {"count": None, "log_level": None}) == make_spec(SETTINGS, {})
 
