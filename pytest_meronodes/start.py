@@ -77,13 +77,13 @@ class ClusterStart:
     def keep_instructions(self, cluster: Cluster) -> str:
         return self.launcher.keep_instructions(cluster)
 
-    def start_cluster(self, spec: ClusterSpec, cluster_id: str) -> Cluster:
+    def start_cluster(self, spec: ClusterSpec, cluster_id: str, *, outlive_session: bool = False) -> Cluster:
         release = self.launcher.release()
         if spec.auth == "embedded":
             release.require(Feature.ADMIN_AT_INIT, 'auth="embedded" (the admin passed to merod init)')
         deadline = time.monotonic() + self.config.startup_timeout
         directory = self.run.registry.create_cluster_dir(self.run.clusters_dir, cluster_id)
-        keep_alive = self.config.keep_nodes or self.config.keep_nodes_on_failure
+        keep_alive = outlive_session or self.config.keep_nodes or self.config.keep_nodes_on_failure
         started = _Started()
         try:
             started.hosted = self.launcher.host(ClusterPlace(cluster_id, spec, directory, self.run, keep_alive))

@@ -133,8 +133,9 @@ class Backend(Protocol):
 
     name: str
 
-    def start_cluster(self, spec: ClusterSpec, cluster_id: str) -> Cluster:
-        """A ready cluster, or an error after everything half-started was removed."""
+    def start_cluster(self, spec: ClusterSpec, cluster_id: str, *, outlive_session: bool = False) -> Cluster:
+        """A ready cluster, or an error after everything half-started was removed. With
+        `outlive_session`, its nodes do not die with this process (a cluster to reuse or share)."""
         ...
 
     def keep_instructions(self, cluster: Cluster) -> str: ...

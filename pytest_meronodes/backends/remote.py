@@ -30,7 +30,7 @@ class RemoteBackend:
                 "MERONODES_NODE_URL (comma separated) or ini node_url (one per line)"
             )
 
-    def start_cluster(self, spec: ClusterSpec, cluster_id: str) -> Cluster:
+    def start_cluster(self, spec: ClusterSpec, cluster_id: str, *, outlive_session: bool = False) -> Cluster:
         urls = self.config.node_urls
         if spec.count > len(urls):
             raise ConfigurationError(
