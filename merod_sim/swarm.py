@@ -25,9 +25,14 @@ TARGET = "calimero_network"
 # Keep-alive, as libp2p's ping protocol does (merod: every 15 s, a 20 s timeout), faster so that
 # tests of a paused or cut-off node see its peers drop it within seconds: every connection carries
 # a ping every PING_INTERVAL, and one silent for IDLE_TIMEOUT (a frozen peer, a cut link, lost
-# packets) is closed; the bootstrap loops dial it again once it answers.
+# packets) is closed; the bootstrap loops dial it again once it answers. A node with many peers
+# pings each less often (at most PINGS_PER_SECOND in all: a 100-node cluster of Python processes
+# would otherwise spend the machine on pings); each ping says when the next one comes, and the
+# peer waits IDLE_FACTOR times that before it gives up.
 PING_INTERVAL = 0.5
 IDLE_TIMEOUT = 3.0
+IDLE_FACTOR = IDLE_TIMEOUT / PING_INTERVAL
+PINGS_PER_SECOND = 20.0
 Message = dict[str, Any]
 MessageHandler = Callable[[str, Message], None]
 
@@ -53,6 +58,7 @@ class Connection:
         self.outbound = outbound
         self.remote = remote  # for inbound connections: the peer's address and announced port
         self.peer_id: str | None = None
+        self.first_ping: object = None  # when the peer's first ping comes, as its hello said
         self._reader = sock.makefile("rb")
         self._write_lock = threading.Lock()
 
@@ -125,7 +131,9 @@ class Swarm:
         self._dialing: set[tuple[str, int]] = set()
         self._lock = threading.Lock()
         self._stopping = threading.Event()
-        self._threads: list[threading.Thread] = []
+        self._learning: set[str] = set()  # peer ids of learned peers being dialled
+        self._met: list[Connection] = []  # connections registered since the last ping round
+        self._next_ping = PING_INTERVAL  # seconds until this node's next ping
         self.port = 0
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -163,9 +171,27 @@ class Swarm:
             self._spawn(self._bootstrap_loop, target)
         self._spawn(self._ping_loop)
 
+    def ping_interval(self) -> float:
+        with self._lock:
+            return max(PING_INTERVAL, len(self._peers) / PINGS_PER_SECOND)
+
     def _ping_loop(self) -> None:
-        while not self._stopping.wait(PING_INTERVAL):
-            self.broadcast({"t": "ping"})
+        """Pings, which also carry the peers this node met since the last round (peer exchange
+        in one message per connection and round, instead of one per connection and newcomer:
+        that grew as N^3 while a large cluster meshed)."""
+        while not self._stopping.wait(self._next_ping):
+            with self._lock:
+                met, self._met = self._met, []
+                connections = list(self._peers.values())
+            self._next_ping = self.ping_interval()
+            ping: Message = {"t": "ping", "next": self._next_ping}
+            if met:
+                ping["peers"] = [self._describe(c) for c in met if c.peer_id is not None]
+            for connection in connections:
+                if met and connection in met:  # a newcomer got the whole list at its handshake
+                    connection.send({"t": "ping", "next": self._next_ping})
+                else:
+                    connection.send(ping)
 
     def stop(self) -> None:
         self._stopping.set()
@@ -178,15 +204,12 @@ class Swarm:
             self._peers.clear()
         for connection in connections:
             connection.close()
-        for thread in self._threads:
-            thread.join(timeout=1)
+        # no join: the swarm's threads only read and write closed sockets now, they hold nothing
+        # to save, and they die with the process (joining a hundred of them cost a large
+        # cluster's teardown seconds)
 
     def _spawn(self, target: Callable[..., object], *args: Any) -> None:
-        thread = threading.Thread(target=target, args=args, daemon=True)
-        thread.start()
-        with self._lock:
-            self._threads = [t for t in self._threads if t.is_alive()]
-            self._threads.append(thread)
+        threading.Thread(target=target, args=args, daemon=True).start()
 
     # -- queries and sending --------------------------------------------------------------------
     def peers(self) -> list[str]:
@@ -262,6 +285,8 @@ class Swarm:
         return connection.peer_id is not None
 
     def _dial_learned(self, peers: list[Any]) -> None:
+        """Dial each learned peer not connected yet, once: in a large cluster every peer hears of a
+        newcomer from many others, and a thread per hearing would swamp the machine."""
         for entry in peers:
             if not isinstance(entry, dict):
                 continue
@@ -269,9 +294,18 @@ class Swarm:
             if not isinstance(peer_id, str) or not isinstance(host, str) or not isinstance(port, int):
                 continue
             with self._lock:
-                known = peer_id == self.peer_id or peer_id in self._peers
+                known = peer_id == self.peer_id or peer_id in self._peers or peer_id in self._learning
+                if not known:
+                    self._learning.add(peer_id)
             if not known:
-                self._spawn(self._dial, DialTarget(host, port, peer_id))
+                self._spawn(self._dial_once, DialTarget(host, port, peer_id))
+
+    def _dial_once(self, target: DialTarget) -> None:
+        try:
+            self._dial(target)
+        finally:
+            with self._lock:
+                self._learning.discard(target.peer_id or "")
 
     def _run_connection(self, connection: Connection, established: threading.Event | None = None) -> None:
         try:
@@ -280,13 +314,15 @@ class Swarm:
             if established is not None:
                 established.set()
             # reads and writes alike: a peer silent this long is gone (its pings stopped)
-            with contextlib.suppress(OSError):  # closed meanwhile (a preferred duplicate): receive() ends it
-                connection.sock.settimeout(IDLE_TIMEOUT)
+            self._expect_ping(connection, connection.first_ping)
             while not self._stopping.is_set():
                 message = connection.receive()
                 if message is None:
                     break
                 if message.get("t") == "ping":
+                    self._expect_ping(connection, message.get("next"))
+                    if message.get("peers"):
+                        self._dial_learned(message["peers"])
                     continue
                 if message.get("t") == "peers":
                     self._dial_learned(message.get("peers") or [])
@@ -298,8 +334,16 @@ class Swarm:
             self._forget(connection)
             connection.close()
 
+    @staticmethod
+    def _expect_ping(connection: Connection, interval: object) -> None:
+        """The next ping from this peer comes within `interval` seconds (as it said): a silence
+        IDLE_FACTOR times as long means it is gone."""
+        seconds = float(interval) if isinstance(interval, (int, float)) and not isinstance(interval, bool) else 0.0
+        with contextlib.suppress(OSError):  # closed meanwhile (a preferred duplicate): receive() ends it
+            connection.sock.settimeout(max(IDLE_TIMEOUT, IDLE_FACTOR * seconds))
+
     def _handshake(self, connection: Connection) -> bool:
-        hello = {"t": "hello", "id": self.peer_id, "port": self.port}
+        hello = {"t": "hello", "id": self.peer_id, "port": self.port, "next": self._next_ping}
         if not connection.send(hello):
             return False
         connection.sock.settimeout(2.0)
@@ -307,6 +351,7 @@ class Swarm:
         connection.sock.settimeout(None)
         if reply is None or reply.get("t") != "hello" or not isinstance(reply.get("id"), str):
             return False
+        connection.first_ping = reply.get("next")
         peer_id: str = reply["id"]
         expected = connection.remote.peer_id
         if expected is not None and expected != peer_id:
@@ -329,14 +374,14 @@ class Swarm:
                 return False
             self._peers[peer_id] = connection
             others = [c for p, c in self._peers.items() if p != peer_id]
+            self._met.append(connection)
         if existing is not None:
             existing.close()
         else:
             self.log.info(TARGET, f"Connection established with peer {peer_id}")
-        # Peer exchange: tell the newcomer about everyone, and everyone about the newcomer.
+        # Peer exchange: the newcomer hears of everyone now; everyone hears of the newcomer with
+        # the next ping round
         connection.send({"t": "peers", "peers": [self._describe(c) for c in others]})
-        for other in others:
-            other.send({"t": "peers", "peers": [self._describe(connection)]})
         return True
 
     def _prefer(self, new: Connection, existing: Connection) -> bool:

@@ -8,7 +8,7 @@ Gates see nodes through GateTarget alone, so they import neither the cluster nor
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
 import requests
@@ -19,7 +19,10 @@ from .parallel import run_parallel
 from .polling import Waiting, describe_failure, poll_until
 
 HEALTH_PATH = "/admin-api/health"
-MESH_ASKERS = 8  # peer-count requests in flight at once during the mesh gate
+# Requests in flight at once during the gates: enough to keep up with nodes coming up, few enough
+# that a 100-node start is not a hundred threads polling nodes that are still busy starting.
+GATE_WORKERS = 8
+MESH_ASKERS = 8
 READY_PATH = "/admin-api/ready"
 
 
@@ -82,8 +85,11 @@ def _exited(node: GateTarget, gate: str, path: str, code: int | None) -> NodeSta
                           exit_code=code, log_tail=node.log_tail(), gate_in_reason=True)
 
 
-def wait_until_ready(node: GateTarget, *, deadline: float, timeout: float, check_ready: bool) -> None:
-    """Health (then ready) until 200; fail at once if the node's process exits."""
+def wait_until_ready(
+    node: GateTarget, *, deadline: float, timeout: float, check_ready: bool, give_up: Callable[[], bool] | None = None
+) -> None:
+    """Health (then ready) until 200; fail at once if the node's process exits (polling.Abandoned
+    once `give_up()` says so)."""
     gates = [("health", HEALTH_PATH)] + ([("ready", READY_PATH)] if check_ready else [])
     for gate, path in gates:
 
@@ -111,7 +117,8 @@ def wait_until_ready(node: GateTarget, *, deadline: float, timeout: float, check
                 gate=gate, log_tail=node.log_tail(),
             )
 
-        poll_until(answered_200, deadline=deadline, timed_out=not_200, transient=(requests.RequestException,))
+        poll_until(answered_200, deadline=deadline, timed_out=not_200, transient=(requests.RequestException,),
+                   give_up=give_up)
 
 
 def authenticate(node: GateTarget) -> None:
@@ -126,6 +133,12 @@ def all_tails(nodes: Sequence[GateTarget], first: str | None = None, lines: int 
     """Every node's log tail, the named node's first: a start failure shows the whole cluster."""
     ordered = sorted(nodes, key=lambda node: node.name != first)
     return "\n".join(f"--- last lines of {node.name}'s log ---\n{node.log_tail(lines)}" for node in ordered)
+
+
+def with_all_tails(error: NodeStartError | NodeAuthError, nodes: Sequence[GateTarget]) -> NodeError:
+    """The same error, carrying every node's log tail (the failing node's first)."""
+    return type(error)(error.node, error.reason, gate=error.gate, exit_code=error.exit_code,
+                       log_tail=all_tails(nodes, error.node), gate_in_reason=error.gate_in_reason)
 
 
 def wait_for_mesh(
@@ -193,12 +206,11 @@ def start_gates(
     others). A failure carries every node's log tail."""
     try:
         run_parallel(lambda node: wait_until_ready(node, deadline=deadline, timeout=timeout, check_ready=check_ready),
-                     list(nodes))
+                     list(nodes), limit=GATE_WORKERS, fail_fast=True)
         if auth:
-            run_parallel(authenticate, list(nodes))
+            run_parallel(authenticate, list(nodes), limit=GATE_WORKERS, fail_fast=True)
     except (NodeStartError, NodeAuthError) as error:
-        raise type(error)(error.node, error.reason, gate=error.gate, exit_code=error.exit_code,
-                          log_tail=all_tails(nodes, error.node), gate_in_reason=error.gate_in_reason) from None
+        raise with_all_tails(error, nodes) from None
     wait_for_mesh(nodes, deadline=max(deadline, time.monotonic() + 0.1), wanted=wanted, topology=topology)
 
 

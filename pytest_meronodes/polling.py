@@ -15,6 +15,10 @@ from .errors import NodeTimeoutError, NodeUnreachableError
 T = TypeVar("T")
 
 
+class Abandoned(Exception):
+    """A wait given up because the caller no longer needs it (another node's start failed)."""
+
+
 @dataclass(frozen=True)
 class Waiting:
     """A check's "not yet", and why: the last one is what a timeout reports."""
@@ -43,13 +47,17 @@ def poll_until(
     timed_out: Callable[[str], BaseException],
     transient: tuple[type[BaseException], ...] = (),
     min_interval: float = 0.0,
+    give_up: Callable[[], bool] | None = None,
 ) -> T:
     """`check()`'s first result that is not a Waiting. An exception in `transient` counts as a
     Waiting (described by describe_failure); any other propagates at once. When the deadline has
     passed, `timed_out(last why)` is raised; the check runs at least once. `min_interval` spares
-    a node that cannot change faster (sync) from fast polls."""
+    a node that cannot change faster (sync) from fast polls. Abandoned is raised as soon as
+    `give_up()` says so."""
     attempt = 0
     while True:
+        if give_up is not None and give_up():
+            raise Abandoned()
         try:
             result = check()
         except transient as error:

@@ -10,8 +10,10 @@ The backend (a NodeLauncher and the HostedCluster it returns) does only what dif
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import shutil
+import threading
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -24,11 +26,12 @@ from .client import Credentials, NodeClient
 from .cluster import Cluster
 from .config import MeronodesConfig
 from .control import ClusterControl, GateSettings
-from .errors import MeronodesError, NodeStartError
-from .gates import init_timeout_error, start_gates, wait_for_proxy
+from .errors import MeronodesError, NodeAuthError, NodeStartError
+from .gates import init_timeout_error, start_gates, wait_for_proxy, wait_until_ready, with_all_tails
 from .node import Node
 from .node_config import compose, parse_toml
-from .parallel import run_parallel
+from .parallel import machine_parallelism, run_parallel
+from .polling import Abandoned
 from .proxy_routes import host_name
 from .redact import SecretText, register
 from .run_context import RunContext
@@ -124,7 +127,7 @@ class ClusterStart:
             slot.peer_id = str(generated["identity"]["peer_id"])
             return generated
 
-        generated = dict(zip(spec.names, run_parallel(init, slots)))
+        generated = dict(zip(spec.names, run_parallel(init, slots, limit=machine_parallelism(), fail_fast=True)))
         namespace = f"calimero/pytest-meronodes/{cluster_id}"
         by_name = {slot.name: slot for slot in slots}
         user_paths: tuple[Path | None, ...] = spec.config_path or (None,) * len(slots)
@@ -135,20 +138,37 @@ class ClusterStart:
         }
         environment = {"RUST_LOG": spec.log_level, "RUST_BACKTRACE": "1"}
 
-        def start(slot: NodeSlot) -> None:
-            started.nodes[slot.name] = hosted.start_node(slot, merod_args(release, slot, "run"), configs[slot.name],
-                                                         dict(environment))
-
-        run_parallel(start, slots)
-        if started.front is not None:
-            wait_for_proxy(started.front, host=host_name(slots[0].name), deadline=deadline)
         started.control = control = ClusterControl(
             hosted.network_faults(),
             GateSettings(self.config.startup_timeout, release.has(Feature.READY_ENDPOINT), credentials is not None),
             by_name,
             {name: set(spec.wired_peers(name)) for name in spec.names},
         )
-        nodes = [self._node(slot, started.nodes[slot.name], credentials, started.front, control) for slot in slots]
+        made: dict[str, Node] = {}
+        failed = threading.Event()
+
+        def start(slot: NodeSlot) -> Node:
+            try:
+                started.nodes[slot.name] = hosted.start_node(slot, merod_args(release, slot, "run"),
+                                                             configs[slot.name], dict(environment))
+            except BaseException:
+                failed.set()  # the nodes already up need not be waited for: this error is the report
+                raise
+            made[slot.name] = node = self._node(slot, started.nodes[slot.name], credentials, started.front, control)
+            if started.front is None:
+                # back-pressure: the next node starts once this one answers (a few at a time), so a
+                # hundred nodes take turns at the CPUs instead of starving each other
+                with contextlib.suppress(Abandoned):
+                    wait_until_ready(node, deadline=deadline, timeout=self.config.startup_timeout, check_ready=False,
+                                     give_up=failed.is_set)
+            return node
+
+        try:
+            nodes = run_parallel(start, slots, limit=machine_parallelism(), fail_fast=True)
+        except (NodeStartError, NodeAuthError) as error:
+            raise with_all_tails(error, list(made.values())) from None
+        if started.front is not None:
+            wait_for_proxy(started.front, host=host_name(slots[0].name), deadline=deadline)
         control.nodes = list(nodes)
         start_gates(nodes, deadline=deadline, timeout=self.config.startup_timeout,
                     check_ready=release.has(Feature.READY_ENDPOINT), auth=credentials is not None,

@@ -458,7 +458,7 @@ CASES = [
             MARKED_1.replace("count=1", "count=1, colour='red'"), (SIM,),
             (
                 "E *ConfigurationError: unknown argument(s) colour; node_cluster and the nodes marker take count, "
-                "auth, config, config_path, log_level, names",
+                "auth, config, config_path, log_level, names, topology",
             ),
         ),
         id="marker-argument-unknown",
@@ -514,8 +514,8 @@ CASES = [
         Case(
             MARKED_2, (SIM, "--node-startup-timeout=8"),
             (
-                "E *NodeStartError: node 'node1': mesh gate: expected every node to see >= 1 peers within * s; "
-                "peer counts seen: node1=0, node2=0*",
+                "E *NodeStartError: node 'node1': mesh gate: 2 of 2 node(s) did not see their wired peers (full "
+                "topology) within * s; peers seen: node1=0 (wanted 1), node2=0 (wanted 1)*",
             ),
             env=(("MEROD_SIM_FAULT", "no-dial"),),
         ),

@@ -125,8 +125,8 @@ def test_nodes_that_never_mesh(inner: Inner) -> None:
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(
         [
-            "E *NodeStartError: node 'node1': mesh gate: expected every node to see >= 1 peers within * s; "
-            "peer counts seen: node1=0, node2=0*",
+            "E *NodeStartError: node 'node1': mesh gate: 2 of 2 node(s) did not see their wired peers (full "
+            "topology) within * s; peers seen: node1=0 (wanted 1), node2=0 (wanted 1)*",
         ]
     )
     inner.assert_nothing_left()
