@@ -7,10 +7,11 @@ import argparse
 import re
 import sys
 
-from . import reaper
+from . import reaper, state_dir
 from .backends import engine_resources
 from .backends.base import EngineResources
 from .errors import MeronodesError
+from .runs import in_use
 
 PROG = "python -m pytest_meronodes"
 # a run id (8 hex digits) and the cluster's number in that run, as ps and the summaries print it
@@ -34,12 +35,21 @@ def main() -> int:
         "--cluster", action="append", metavar="ID", type=cluster_id,
         help="remove only this cluster (also a kept one) once its session has ended; repeatable",
     )
+    reap.add_argument(
+        "--reusable", action="store_true",
+        help="remove every cluster kept for reuse (--reuse-nodes) that no running session uses",
+    )
     args = parser.parse_args()
     try:
         if args.command == "ps":
             print("\n".join(reaper.describe()))
             return 0
         clusters = args.cluster
+        if args.reusable:
+            clusters = sorted({*(clusters or []), *reaper.reusable_clusters()})
+            if not clusters:
+                print("no cluster is kept for reuse (or every one is in use by a running session)")
+                return 0
         engines = engine_resources()
         if clusters:
             problem = _unreapable(clusters, engines)
@@ -72,6 +82,9 @@ def _unreapable(clusters: list[str], engines: list[EngineResources]) -> str | No
                 f"cluster {wanted!r} belongs to a session that still runs (pid {owner.pid}, run {owner.run_id}); "
                 f"left alone: stop that pytest first"
             )
+        if in_use(state_dir.runs_dir(), wanted):
+            return (f"cluster {wanted!r} is kept for reuse and a running session uses it; left alone: stop that "
+                    f"pytest first")
     return None
 
 

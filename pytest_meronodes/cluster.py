@@ -25,6 +25,7 @@ class Cluster:
         release: MerodRelease | None = None,
         topology: str = "full",
         wiring: Mapping[str, Sequence[str]] | None = None,
+        refuse_stop: str = "",
     ) -> None:
         self.id = cluster_id
         self.nodes = nodes
@@ -38,6 +39,7 @@ class Cluster:
         # the merod the nodes run, for flows that depend on its release
         self.release = release or MerodRelease.unknown("merod version not known")
         self._stopper = stopper
+        self.refuse_stop = refuse_stop  # why stop() may not stop it: a view of a cluster others use too
         self.stopped = False
 
     def __iter__(self) -> Iterator[Node]:
@@ -121,7 +123,8 @@ class Cluster:
     def _control(self) -> ClusterControl:
         control = self.nodes[0].control if self.nodes else None
         if control is None:
-            raise FaultUnavailableError(f"cluster {self.id} runs elsewhere (remote backend): it cannot be partitioned")
+            why = self.nodes[0].uncontrolled if self.nodes else "it has no nodes"
+            raise FaultUnavailableError(f"cluster {self.id} cannot be partitioned or healed: {why}")
         return control
 
     def check_alive(self) -> None:
@@ -131,6 +134,8 @@ class Cluster:
 
     def stop(self) -> None:
         """Stop every node and remove what the cluster created; safe to call twice."""
+        if self.refuse_stop:
+            raise FaultUnavailableError(f"cluster {self.id} cannot be stopped here: {self.refuse_stop}")
         if not self.stopped:
             self.stopped = True
             self._stopper()

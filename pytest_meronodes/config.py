@@ -60,6 +60,7 @@ class MeronodesConfig:
     node_username: str
     node_password: str
     topology: str = "auto"  # a name; "auto" is resolved per cluster by its node count
+    reuse_nodes: bool = False  # session clusters outlive the session, for the next one to take (reuse.py)
 
     def __repr__(self) -> str:  # never print the password
         shown = {k: v for k, v in self.__dict__.items() if k != "node_password"}
@@ -227,6 +228,11 @@ def settings_from(given: Mapping[str, Given]) -> MeronodesConfig:
     node_urls = _checked(sources["node_url"], lambda: validation.node_urls(values["node_url"]))
     if values["node_backend"] == "remote":
         _check_credentials(values, sources)
+        if values["reuse_nodes"]:
+            raise ConfigurationError(
+                f"{sources['reuse_nodes']}: remote nodes are never started or stopped by pytest-meronodes: there is "
+                f"nothing to keep for reuse; leave --reuse-nodes out with --node-backend=remote"
+            )
     return MeronodesConfig(
         backend=values["node_backend"],
         merod_binary=values["merod_binary"],
@@ -237,6 +243,7 @@ def settings_from(given: Mapping[str, Given]) -> MeronodesConfig:
         port_range=_port_range(values["node_port_range"], sources["node_port_range"]),
         keep_nodes=values["keep_nodes"],
         keep_nodes_on_failure=values["keep_nodes_on_failure"],
+        reuse_nodes=values["reuse_nodes"],
         base_dir=_base_dir(values["node_base_dir"], sources["node_base_dir"]),
         merod_image=values["merod_image"],
         auth_image=values["auth_image"],

@@ -13,8 +13,9 @@ from .cluster import Cluster
 from .config import MeronodesConfig
 from .errors import MeronodesError
 from .redact import SecretText
+from .reuse import ReuseStore
 from .run_context import RunContext
-from .spec import make_spec
+from .spec import ClusterSpec, make_spec
 
 
 def access_instructions(cluster: Cluster) -> str:
@@ -49,12 +50,15 @@ class ClusterFactory:
         backend: Backend,
         run: RunContext,
         on_start: Callable[[Cluster], None] | None = None,
+        reuse: ReuseStore | None = None,
     ) -> None:
         self.settings = settings
         self.backend = backend
         self.run = run
         self.on_start = on_start
+        self.reuse = reuse  # --reuse-nodes: session clusters are kept, and taken from earlier sessions
         self.clusters: list[Cluster] = []
+        self.reused: list[Cluster] = []  # views of clusters kept for reuse: never stopped here
 
     @classmethod
     def standalone(cls, settings: MeronodesConfig, clusters_dir: Path) -> ClusterFactory:
@@ -67,11 +71,28 @@ class ClusterFactory:
 
     def __call__(self, **arguments: Any) -> Cluster:
         spec = make_spec(self.settings, arguments)
-        cluster = self.backend.start_cluster(spec, self.run.next_cluster_id())
-        self.clusters.append(cluster)
+        if self.reuse is not None:
+            cluster = self._reusable(spec, self.reuse)
+            self.reused.append(cluster)
+        else:
+            cluster = self.backend.start_cluster(spec, self.run.next_cluster_id())
+            self.clusters.append(cluster)
         if self.on_start is not None:
             self.on_start(cluster)
         return cluster
+
+    def _reusable(self, spec: ClusterSpec, reuse: ReuseStore) -> Cluster:
+        """A cluster an earlier session kept with the same key, or a new one that outlives this session."""
+        key = reuse.key(spec)
+        found = reuse.take(key)
+        if found is not None:
+            return found
+        started = self.backend.start_cluster(spec, self.run.next_cluster_id(), outlive_session=True)
+        try:
+            return reuse.adopt(started, key, self.run.registry.mark_reusable)
+        except BaseException:
+            started.stop()
+            raise
 
     def close(self, *, keep: Callable[[Cluster], bool]) -> list[str]:
         """Stop every cluster, except those to keep (all, or those a failed test used: the
@@ -88,6 +109,13 @@ class ClusterFactory:
             except BaseException as error:  # even on Ctrl-C, stop the other clusters first
                 errors.append(error)
         self.clusters.clear()
+        for cluster in self.reused:
+            kept.append(f"cluster {cluster.id} ({len(cluster)} node(s)) left running for reuse (--reuse-nodes): the "
+                        f"next session asking for the same cluster takes it; remove with: python -m pytest_meronodes "
+                        f"reap --cluster {cluster.id}")
+        self.reused.clear()
+        if self.reuse is not None:
+            self.reuse.release()
         if errors:
             raise errors[0]
         return kept

@@ -37,6 +37,9 @@ class Node:
     runtime: NodeRuntime | None = field(default=None, repr=False)
     # fault injection, shared by the cluster's nodes (None for nodes pytest-meronodes did not start)
     control: ClusterControl | None = field(default=None, repr=False, compare=False)
+    # why there is no control, when the node is someone else's: remote, or shared with other
+    # pytest processes (another worker's, or kept for reuse by an earlier session)
+    uncontrolled: str = field(default="it runs elsewhere (remote backend)", repr=False, compare=False)
 
     @property
     def stopped(self) -> bool:
@@ -49,19 +52,16 @@ class Node:
 
     def _control(self) -> ClusterControl:
         if self.control is None:
-            raise FaultUnavailableError(
-                f"{self.name} runs elsewhere (remote backend): pytest-meronodes cannot control it")
+            raise FaultUnavailableError(f"{self.name} cannot be stopped, started or faulted: {self.uncontrolled}")
         return self.control
 
     def stop(self) -> None:
         """Stop this node on purpose (a test of how the others cope): it then no longer counts as
         crashed. It keeps its home, identity and ports for start(); teardown still removes it."""
-        if self.control is None:
+        if self.control is None and self.runtime is None:  # remote: only marked, so it fails no test
             self.liveness.mark_stopped()
-            if self.runtime is not None:
-                self.runtime.stop()
             return
-        self.control.stop(self)
+        self._control().stop(self)
 
     def start(self) -> None:
         """Run a stopped or killed node again, with its home, identity and ports; returns once it

@@ -40,6 +40,9 @@ OPTIONS: tuple[OptionSpec, ...] = (
                "leave every cluster running after the session and print how to reach it"),
     OptionSpec("keep_nodes_on_failure", "--keep-nodes-on-failure", "bool", "false",
                "leave a failed test's cluster running and print how to reach it"),
+    OptionSpec("reuse_nodes", "--reuse-nodes", "bool", "false",
+               "leave session clusters running for the next session with the same cluster to take "
+               "(python -m pytest_meronodes reap --reusable removes them)"),
     OptionSpec("node_base_dir", "--node-base-dir", "str", "",
                "directory for node homes and logs (default: $TMPDIR/pytest-meronodes-<uid>/clusters, never rotated)"),
     OptionSpec("merod_image", "--merod-image", "str", "ghcr.io/calimero-network/merod:prerelease",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from collections.abc import Generator, Iterator
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 import pytest
 from docker.errors import DockerException
 
-from . import backends
+from . import backends, hookspecs, reaper
 from .backends.base import Backend
 from .cluster import Cluster
 from .config import MeronodesConfig, build_config
@@ -17,9 +18,10 @@ from .errors import ConfigurationError, NodeError
 from .factory import ClusterFactory
 from .node import Node
 from .options import GROUP, OPTIONS
-from .reaper import reap
 from .redact import redact
+from .reuse import ReuseStore
 from .run_context import RunContext
+from .sharing import SharedClusters, Worker, announce, finished_tests, remove_meeting_dirs
 from .state_dir import clusters_dir
 
 _SETTINGS = pytest.StashKey[MeronodesConfig]()
@@ -30,6 +32,10 @@ _FAILED = pytest.StashKey[set[str]]()  # ids of the clusters a failed test used 
 _PANICS_SEEN = pytest.StashKey[dict[tuple[str, str], int]]()  # (cluster, node) -> panic lines seen so far
 LOG_LINES = 40
 PANIC = "panicked at"
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    pluginmanager.add_hookspecs(hookspecs)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -74,11 +80,13 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     """The controller (not an xdist worker) removes what dead runs left: their processes, homes,
     port reservations and, with the Docker backend, containers, networks and volumes."""
     config = session.config
-    if hasattr(config, "workerinput"):
+    worker = Worker.of(getattr(config, "workerinput", None))
+    if worker is not None:
+        announce(worker)  # for the worker that starts a shared cluster: who else may still use it
         return
     # whatever this session's backend: a dead Docker run's containers are no less dead
     try:
-        result = reap()
+        result = reaper.reap()
     except (OSError, DockerException) as error:  # cleaning up must never stop a session
         warnings.warn(f"pytest-meronodes: cleaning up after dead runs failed: {error}", stacklevel=1)
         return
@@ -101,6 +109,15 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
             f"{item.nodeid}: the nodes marker describes the cluster of the `cluster` fixture, which this test "
             f"does not use; add a `cluster` argument, or call node_cluster(...) instead of the marker"
         )
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    """An xdist worker's last test is done (before its session fixtures are torn down): a worker
+    that started a shared cluster may stop it once every other worker has said so."""
+    worker = Worker.of(getattr(item.config, "workerinput", None))
+    if worker is not None and nextitem is None:
+        finished_tests(worker)
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -181,6 +198,12 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if isinstance(workeroutput, dict):
         kept: list[str] = session.config.stash.get(_KEPT, [])
         workeroutput["meronodes_kept"] = list(kept)
+        worker = Worker.of(getattr(session.config, "workerinput", None))
+        if worker is not None:
+            finished_tests(worker)  # also a worker that ran no test
+    elif not hasattr(session.config, "workerinput"):
+        with contextlib.suppress(OSError):  # cleaning up must never fail a session
+            remove_meeting_dirs()
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -214,7 +237,8 @@ def meronodes_backend(meronodes_config: MeronodesConfig, meronodes_run: RunConte
 
 
 def _clusters(
-    config: pytest.Config, settings: MeronodesConfig, backend: Backend, run: RunContext, test: pytest.Item | None
+    config: pytest.Config, settings: MeronodesConfig, backend: Backend, run: RunContext, test: pytest.Item | None,
+    reuse: ReuseStore | None = None,
 ) -> Iterator[ClusterFactory]:
     """A factory whose clusters the plugin can find (a node handed to a test, a test's own) and
     which stops them at the end, except those --keep-nodes(-on-failure) keeps."""
@@ -226,7 +250,7 @@ def _clusters(
 
     if test is not None:
         test.stash[_ITEM_CLUSTERS] = []
-    factory = ClusterFactory(settings, backend, run, on_start=started)
+    factory = ClusterFactory(settings, backend, run, on_start=started, reuse=reuse)
     yield factory
     failed = config.stash[_FAILED]
     kept = factory.close(keep=lambda cluster: settings.keep_nodes or (
@@ -239,8 +263,33 @@ def node_cluster_factory(
     pytestconfig: pytest.Config, meronodes_config: MeronodesConfig, meronodes_backend: Backend,
     meronodes_run: RunContext,
 ) -> Iterator[ClusterFactory]:
-    """Start clusters that live for the whole session: `node_cluster_factory(count=3)`."""
-    yield from _clusters(pytestconfig, meronodes_config, meronodes_backend, meronodes_run, None)
+    """Start clusters that live for the whole session: `node_cluster_factory(count=3)`. With
+    --reuse-nodes they outlive it, and are taken from an earlier session where one is kept."""
+    reuse = None
+    if meronodes_config.reuse_nodes:
+        reuse = ReuseStore(
+            meronodes_config,
+            on_reuse=lambda cluster: pytestconfig.hook.pytest_meronodes_reset_cluster(cluster=cluster),
+            reap=lambda cluster_id: _reap_one(cluster_id),
+        )
+    yield from _clusters(pytestconfig, meronodes_config, meronodes_backend, meronodes_run, None, reuse)
+
+
+def _reap_one(cluster_id: str) -> None:
+    reaper.reap(clusters=[cluster_id])
+
+
+@pytest.fixture(scope="session")
+def shared_node_cluster(
+    pytestconfig: pytest.Config, meronodes_config: MeronodesConfig, node_cluster_factory: ClusterFactory,
+) -> Iterator[SharedClusters]:
+    """One cluster per spec for the whole session, shared by every xdist worker:
+    `shared_node_cluster(count=3)` starts it in the first worker that asks, hands it to the others,
+    and stops it once all of them are done. It cannot be stopped or faulted by a test."""
+    shared = SharedClusters(meronodes_config, node_cluster_factory, Worker.of(getattr(pytestconfig, "workerinput",
+                                                                                       None)))
+    yield shared
+    shared.close()
 
 
 @pytest.fixture

@@ -37,7 +37,7 @@ from .backends.base import EngineResources
 from .errors import MeronodesError
 from .ownership import Owner, process_environment, process_start_time, process_uid
 from .ports import PortRegistry
-from .runs import CLUSTER_MARKER, marker_content, process_marker, read_all, write_record
+from .runs import CLUSTER_MARKER, claim_path, in_use, marker_content, process_marker, read_all, write_record
 from .runtime import STOP_GRACE
 
 REAP_LOCK = ".reap.lock"  # in the runs directory
@@ -260,6 +260,7 @@ def _reap_records(
                     result.processes.append(f"{role} pid {pid} ({cluster_id})")
                 elif outcome is Outcome.REFUSED:
                     result.refused.append(f"{role} pid {pid} ({cluster_id}): not a process this run started")
+            claim_path(directory, cluster_id).unlink(missing_ok=True)
             if cluster.directory:
                 outcome, why = remove_home(cluster.directory, [default_base, cluster.base], run_id, cluster_id)
                 if outcome is Outcome.DONE:
@@ -309,6 +310,13 @@ def cluster_owners(runs_dir: Path | None = None, engines: list[EngineResources] 
     return owners
 
 
+def reusable_clusters(runs_dir: Path | None = None) -> set[str]:
+    """The clusters kept for reuse (--reuse-nodes) that no running session uses now."""
+    directory = state_dir.runs_dir() if runs_dir is None else runs_dir
+    return {cid for _, record in read_all(runs_dir) for cid, cluster in record.clusters.items()
+            if cluster.kept and cluster.reuse_key and not in_use(directory, cid)}
+
+
 def kept_clusters(runs_dir: Path | None = None) -> set[str]:
     return {cid for _, record in read_all(runs_dir) for cid, cluster in record.clusters.items() if cluster.kept}
 
@@ -348,6 +356,9 @@ def describe() -> list[str]:
         lines.append(f"run {record.owner.run_id} owner pid {record.owner.pid} ({state})")
         for cluster_id, cluster in record.clusters.items():
             flag = " [kept]" if cluster.kept else ""
+            if cluster.kept and cluster.reuse_key:
+                use = "in use by a running session" if in_use(state_dir.runs_dir(), cluster_id) else "free"
+                flag = f" [kept for reuse, key {cluster.reuse_key}, {use}]"
             lines.append(f"  cluster {cluster_id}{flag} home {cluster.directory}")
             marker = process_marker(cluster_id, record.owner.run_id)
             for process in cluster.processes:

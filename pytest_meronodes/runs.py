@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from filelock import FileLock, Timeout
+
 from . import state_dir
 from .ownership import Owner, process_start_time
 
@@ -38,6 +40,7 @@ class ClusterRecord:
     processes: list[dict[str, Any]] = field(default_factory=list)  # {"pid", "started", "role"}
     kept: bool = False
     base: str | None = None  # the base directory the run created `directory` in
+    reuse_key: str | None = None  # kept for reuse by later sessions with the same key (reuse.py)
 
 
 @dataclass
@@ -61,6 +64,22 @@ class RunRecord:
 def process_marker(cluster_id: str, run_id: str) -> tuple[str, str]:
     """The environment variable (name, value) every process of the run's cluster gets."""
     return PROCESS_MARKER_ENV, f"{run_id}/{cluster_id}"
+
+
+def claim_path(runs_dir: Path, cluster_id: str) -> Path:
+    """The lock a session holds on a cluster kept for reuse while it uses it (reuse.py)."""
+    return runs_dir / f"claim-{cluster_id}.lock"
+
+
+def in_use(runs_dir: Path, cluster_id: str) -> bool:
+    """Whether a live session holds the cluster's claim (the lock dies with its process)."""
+    lock = FileLock(str(claim_path(runs_dir, cluster_id)))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        return True
+    lock.release()
+    return False
 
 
 def marker_content(run_id: str, cluster_id: str) -> dict[str, str]:
@@ -154,6 +173,14 @@ class RunRegistry:
         with self._lock:
             if cluster_id in self.record.clusters:
                 self.record.clusters[cluster_id].kept = True
+                self._save()
+
+    def mark_reusable(self, cluster_id: str, key: str) -> None:
+        """Kept, for a later session asking for a cluster with this key."""
+        with self._lock:
+            if cluster_id in self.record.clusters:
+                self.record.clusters[cluster_id].kept = True
+                self.record.clusters[cluster_id].reuse_key = key
                 self._save()
 
     def remove_cluster(self, cluster_id: str) -> None:

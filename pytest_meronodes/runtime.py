@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from .errors import NodeError, NodeGoneError
 
@@ -60,6 +60,11 @@ class NodeRuntime(Protocol):
 
     def describe(self) -> str:
         """Where to find it by hand, for a cluster left running: `pid=...`, a container's name."""
+        ...
+
+    def reference(self) -> dict[str, Any]:
+        """What another process needs to watch this node (handoff.py): a pid and its start time,
+        a container's id; JSON-ready."""
         ...
 
 

@@ -157,7 +157,9 @@ def test_a_kept_cluster_whose_nodes_were_stopped_by_hand_is_forgotten(tmp_path: 
         while any(alive(pid) for pid in held["pids"]):
             assert time.monotonic() < deadline
             time.sleep(0.02)
-        subprocess.run([sys.executable, "-m", "pytest_meronodes", "reap"], check=True, capture_output=True)
+        reaped = subprocess.run([sys.executable, "-m", "pytest_meronodes", "reap"], capture_output=True, text=True,
+                                check=False)
+        assert reaped.returncode == 0, reaped.stdout + reaped.stderr
         assert not run_record_exists(held["run"])
         assert not any(Path(home).exists() for home in held["homes"])
     finally:

@@ -66,6 +66,9 @@ class FakeRuntime:
     def describe(self) -> str:
         return self.name
 
+    def reference(self) -> dict[str, Any]:
+        return {"kind": "fake", "name": self.name}
+
 
 class FakeHosted:
     """Records what the start path asks of it; fails where the test says."""

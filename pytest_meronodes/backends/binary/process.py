@@ -22,7 +22,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from ...errors import FaultUnavailableError
 from ...logs import log_tail
+from ...ownership import process_start_time
 from ...runtime import STOP_GRACE
 
 PR_SET_PDEATHSIG = 1
@@ -160,6 +162,11 @@ class NodeProcess:
     def upload(self, local_path: Path) -> str:
         return str(local_path.resolve())  # the node shares our file system
 
+    def reference(self) -> dict[str, Any]:
+        pid = self.pid
+        return {"kind": "process", "pid": pid, "started": process_start_time(pid) if pid else None,
+                "log_path": str(self.log_path)}
+
     def exit_code(self) -> int | None:
         """None while running."""
         return self._popen.poll() if self._popen else None
@@ -227,3 +234,64 @@ class NodeProcess:
     def resume(self) -> None:
         if self._popen is not None:
             self._signal_group(signal.SIGCONT)
+
+
+UNKNOWN_EXIT = -1  # a process another one started has exited: only its parent could know the code
+
+
+class ForeignProcess:
+    """A node process another pytest process started (a cluster shared by xdist workers, or kept
+    for reuse by an earlier session): watched by pid and start time, its log read from its file.
+    It is not this process's to stop or fault: the one that started it (or the reaper) does."""
+
+    def __init__(self, pid: int, started: str, log_path: Path) -> None:
+        self.pid = pid
+        self.started = started
+        self.log_path = log_path
+
+    def _refuse(self) -> FaultUnavailableError:
+        return FaultUnavailableError(f"pid {self.pid} was started by another pytest process: it is not this one's "
+                                     f"to stop, start or fault")
+
+    def exit_code(self) -> int | None:
+        """None while it runs; UNKNOWN_EXIT once it is gone (the code went to its parent)."""
+        return None if process_start_time(self.pid) == self.started else UNKNOWN_EXIT
+
+    def oom_killed(self) -> bool:
+        return False
+
+    def logs(self) -> str:
+        try:
+            return self.log_path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return ""
+
+    def log_tail(self, lines: int) -> str:
+        return log_tail(self.log_path, lines) if self.log_path.is_file() else ""
+
+    def upload(self, local_path: Path) -> str:
+        return str(local_path.resolve())
+
+    def stop(self, grace: float = STOP_GRACE) -> None:
+        raise self._refuse()
+
+    def start(self) -> None:
+        raise self._refuse()
+
+    def kill(self, signum: int, grace: float = STOP_GRACE) -> None:
+        raise self._refuse()
+
+    def pause(self) -> None:
+        raise self._refuse()
+
+    def resume(self) -> None:
+        raise self._refuse()
+
+    def capture(self) -> None:
+        """Nothing to keep: the log stays in its file until the cluster is removed."""
+
+    def describe(self) -> str:
+        return f"pid={self.pid} log={self.log_path}"
+
+    def reference(self) -> dict[str, Any]:
+        return {"kind": "process", "pid": self.pid, "started": self.started, "log_path": str(self.log_path)}

@@ -7,6 +7,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import docker
 from docker.errors import APIError, NotFound
 from docker.models.containers import Container
 
@@ -87,6 +88,18 @@ class ContainerRuntime:
 
     def describe(self) -> str:
         return f"log: docker logs {self.container.name}"
+
+    def reference(self) -> dict[str, Any]:
+        return {"kind": "container", "id": self.container.id, "node_dir": self.node_dir,
+                "uid": self.owner.uid, "gid": self.owner.gid}
+
+    @classmethod
+    def reattach(cls, reference: dict[str, Any]) -> ContainerRuntime:
+        """The runtime of a container another pytest process started (handoff.py); NotFound if it
+        is gone."""
+        client = docker.from_env()
+        return cls(client.containers.get(str(reference["id"])), str(reference["node_dir"]),
+                   FileOwner(int(reference["uid"]), int(reference["gid"])))
 
     def upload(self, local_path: Path) -> str:
         """Copy a file into the node's home volume, where the node can read it, at the same path
