@@ -51,7 +51,7 @@ def test_shared_by_workers_then_reused_by_the_next_session(
     assert len({line[0] for line in lines}) == 3, "two workers, then one session"
     assert len({tuple(line[1:]) for line in lines}) == 1, f"one cluster, the same containers: {lines}"
     cluster_id = lines[0][1]
-    label = {"label": f"{docker_labels.CLUSTER}={cluster_id}"}
+    label: dict[str, str | list[str] | bool] = {"label": f"{docker_labels.CLUSTER}={cluster_id}"}
     assert len(docker_client.containers.list(filters=label)) == 2, "kept running for the next session"
 
     reaped = subprocess.run([sys.executable, "-m", "pytest_meronodes", "reap", "--cluster", cluster_id],
