@@ -84,12 +84,12 @@ class ClusterFactory:
     def _reusable(self, spec: ClusterSpec, reuse: ReuseStore) -> Cluster:
         """A cluster an earlier session kept with the same key, or a new one that outlives this session."""
         key = reuse.key(spec)
-        found = reuse.take(key)
+        found = reuse.take(key) if key is not None else None
         if found is not None:
             return found
         started = self.backend.start_cluster(spec, self.run.next_cluster_id(), outlive_session=True)
         try:
-            return reuse.adopt(started, key, self.run.registry.mark_reusable)
+            return reuse.adopt(started, spec, self.run.registry.mark_reusable)
         except BaseException:
             started.stop()
             raise

@@ -21,7 +21,7 @@ from .options import GROUP, OPTIONS
 from .redact import redact
 from .reuse import ReuseStore
 from .run_context import RunContext
-from .sharing import SharedClusters, Worker, announce, finished_tests, remove_meeting_dirs
+from .sharing import SESSION_KEY, SharedClusters, Worker, announce, finished_tests, new_session_id, remove_meeting_dirs
 from .state_dir import clusters_dir
 
 _SETTINGS = pytest.StashKey[MeronodesConfig]()
@@ -30,6 +30,7 @@ _ITEM_CLUSTERS = pytest.StashKey[list[Cluster]]()
 _STARTED = pytest.StashKey[list[Cluster]]()  # every cluster this process started, to find a node's
 _FAILED = pytest.StashKey[set[str]]()  # ids of the clusters a failed test used (--keep-nodes-on-failure)
 _PANICS_SEEN = pytest.StashKey[dict[tuple[str, str], int]]()  # (cluster, node) -> panic lines seen so far
+_SESSION_ID = pytest.StashKey[str]()  # xdist controller: where its workers meet (sharing.py)
 LOG_LINES = 40
 PANIC = "panicked at"
 
@@ -111,13 +112,13 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         )
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
-    """An xdist worker's last test is done (before its session fixtures are torn down): a worker
-    that started a shared cluster may stop it once every other worker has said so."""
-    worker = Worker.of(getattr(item.config, "workerinput", None))
-    if worker is not None and nextitem is None:
-        finished_tests(worker)
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """xdist controller: the place where this session's workers meet to share clusters."""
+    config = node.config
+    if _SESSION_ID not in config.stash:
+        config.stash[_SESSION_ID] = new_session_id()
+    node.workerinput[SESSION_KEY] = config.stash[_SESSION_ID]
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -236,6 +237,17 @@ def meronodes_backend(meronodes_config: MeronodesConfig, meronodes_run: RunConte
     return backends.create_backend(meronodes_config, meronodes_run)
 
 
+def _handed_out(config: pytest.Config, cluster: Cluster) -> None:
+    """A cluster the plugin checks around each test that uses it. A view of one that other
+    processes use too (a shared or reused cluster) may have logged panics before it came here:
+    only later ones count."""
+    config.stash[_STARTED].append(cluster)
+    if cluster.refuse_stop:
+        seen = config.stash[_PANICS_SEEN]
+        for node in cluster:
+            seen[(cluster.id, node.name)] = len(_panics(node))
+
+
 def _clusters(
     config: pytest.Config, settings: MeronodesConfig, backend: Backend, run: RunContext, test: pytest.Item | None,
     reuse: ReuseStore | None = None,
@@ -244,7 +256,7 @@ def _clusters(
     which stops them at the end, except those --keep-nodes(-on-failure) keeps."""
 
     def started(cluster: Cluster) -> None:
-        config.stash[_STARTED].append(cluster)
+        _handed_out(config, cluster)
         if test is not None:
             test.stash[_ITEM_CLUSTERS].append(cluster)
 
@@ -286,8 +298,9 @@ def shared_node_cluster(
     """One cluster per spec for the whole session, shared by every xdist worker:
     `shared_node_cluster(count=3)` starts it in the first worker that asks, hands it to the others,
     and stops it once all of them are done. It cannot be stopped or faulted by a test."""
-    shared = SharedClusters(meronodes_config, node_cluster_factory, Worker.of(getattr(pytestconfig, "workerinput",
-                                                                                       None)))
+    worker = Worker.of(getattr(pytestconfig, "workerinput", None))
+    shared = SharedClusters(meronodes_config, node_cluster_factory, worker,
+                            on_view=lambda cluster: _handed_out(pytestconfig, cluster))
     yield shared
     shared.close()
 

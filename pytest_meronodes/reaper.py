@@ -29,7 +29,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from filelock import FileLock
+from filelock import FileLock, Timeout
 
 from . import state_dir
 from .backends import engine_resources
@@ -37,7 +37,16 @@ from .backends.base import EngineResources
 from .errors import MeronodesError
 from .ownership import Owner, process_environment, process_start_time, process_uid
 from .ports import PortRegistry
-from .runs import CLUSTER_MARKER, claim_path, in_use, marker_content, process_marker, read_all, write_record
+from .runs import (
+    CLUSTER_MARKER,
+    ClusterRecord,
+    claim_path,
+    in_use,
+    marker_content,
+    process_marker,
+    read_all,
+    write_record,
+)
 from .runtime import STOP_GRACE
 
 REAP_LOCK = ".reap.lock"  # in the runs directory
@@ -252,26 +261,44 @@ def _reap_records(
             if not _doomed(record.owner, kept, cluster_id, wanted):
                 remaining[cluster_id] = cluster
                 continue
-            marker = process_marker(cluster_id, run_id)
-            for process in cluster.processes:
-                pid, role = int(process["pid"]), process.get("role", "process")
-                outcome = _kill(pid, str(process.get("started", "")), marker)
-                if outcome is Outcome.DONE:
-                    result.processes.append(f"{role} pid {pid} ({cluster_id})")
-                elif outcome is Outcome.REFUSED:
-                    result.refused.append(f"{role} pid {pid} ({cluster_id}): not a process this run started")
-            claim_path(directory, cluster_id).unlink(missing_ok=True)
-            if cluster.directory:
-                outcome, why = remove_home(cluster.directory, [default_base, cluster.base], run_id, cluster_id)
-                if outcome is Outcome.DONE:
-                    result.homes.append(f"{cluster.directory}: {why}" if why else cluster.directory)
-                elif outcome is Outcome.REFUSED:
-                    result.refused.append(f"home {cluster.directory} ({cluster_id}): {why}")
+            claim = None
+            if cluster.reuse_key:  # kept for reuse: never while a session holds it (reuse.py)
+                claim = FileLock(str(claim_path(directory, cluster_id)))
+                try:
+                    claim.acquire(timeout=0)
+                except Timeout:
+                    remaining[cluster_id] = cluster
+                    result.refused.append(f"cluster {cluster_id}: kept for reuse and in use by a running session")
+                    continue
+            try:
+                _reap_cluster(cluster_id, cluster, run_id, default_base, result)
+            finally:
+                if claim is not None:
+                    claim.release()
+                claim_path(directory, cluster_id).unlink(missing_ok=True)
         if not remaining:
             path.unlink(missing_ok=True)
         elif len(remaining) != len(record.clusters):
             record.clusters = remaining
             write_record(path, record)
+
+
+def _reap_cluster(cluster_id: str, cluster: ClusterRecord, run_id: str, default_base: str, result: Reaped) -> None:
+    """A dead run's cluster: its processes, then its directory, each only when proven the run's."""
+    marker = process_marker(cluster_id, run_id)
+    for process in cluster.processes:
+        pid, role = int(process["pid"]), process.get("role", "process")
+        outcome = _kill(pid, str(process.get("started", "")), marker)
+        if outcome is Outcome.DONE:
+            result.processes.append(f"{role} pid {pid} ({cluster_id})")
+        elif outcome is Outcome.REFUSED:
+            result.refused.append(f"{role} pid {pid} ({cluster_id}): not a process this run started")
+    if cluster.directory:
+        outcome, why = remove_home(cluster.directory, [default_base, cluster.base], run_id, cluster_id)
+        if outcome is Outcome.DONE:
+            result.homes.append(f"{cluster.directory}: {why}" if why else cluster.directory)
+        elif outcome is Outcome.REFUSED:
+            result.refused.append(f"home {cluster.directory} ({cluster_id}): {why}")
 
 
 # -- everything -----------------------------------------------------------------------------------

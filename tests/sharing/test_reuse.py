@@ -10,7 +10,14 @@ import signal
 import subprocess
 import sys
 
-from tests.plugin.support import Inner, assert_nothing_left, reservations_held_by, stop_pids, wait_until_gone
+from tests.plugin.support import (
+    Inner,
+    assert_nothing_left,
+    recording_merod,
+    reservations_held_by,
+    stop_pids,
+    wait_until_gone,
+)
 from tests.simhelpers import SIM
 
 CONFTEST = """
@@ -121,4 +128,55 @@ def test_reap_refuses(kept):
     result = inner.run(SIM, "--reuse-nodes")
     result.assert_outcomes(passed=2)
     assert reap("--cluster", str(first["cluster"])).returncode == 0
+    nothing_left(inner)
+
+
+def test_a_cluster_on_another_merod_supersedes_the_kept_one(inner: Inner) -> None:
+    """A rebuilt merod (here: another program) is another key: its session starts a new cluster, and
+    the kept one of the same spec, which no session would take again, is removed."""
+    names = ["reuse-d1"]
+    first = session(inner, 1, names)
+    merod = recording_merod(inner.pytester.path / "merod", inner.pytester.path / "calls.txt")
+    second = session(inner, 1, names, f"--merod-binary={merod}")
+    try:
+        assert second["cluster"] != first["cluster"]
+        assert all(wait_until_gone(int(pid), 10) for pid in first["node_pids"])  # type: ignore[attr-defined]
+        assert str(first["cluster"]) not in ps()
+    finally:
+        assert reap("--cluster", str(second["cluster"])).returncode == 0
+    nothing_left(inner)
+
+
+def test_a_panic_an_earlier_session_saw_does_not_fail_the_next_one(inner: Inner) -> None:
+    names = ["reuse-e1"]
+    inner.conftest(CONFTEST.replace("COUNT", "1").replace("NAMES", repr(names)))
+    inner.pytester.makepyfile(test_panics="""
+import os
+import pytest
+
+@pytest.mark.allow_panics
+def test_provokes_a_panic(kept, record):
+    record(kept)
+    with open(kept[0].log_path, "a") as log:
+        log.write("thread 'tokio-runtime-worker' panicked at crates/node/src/sync.rs:42:9:\\n")
+
+def test_after_it(kept):
+    assert kept[0].client.health()
+""")
+    inner.run(SIM, "--reuse-nodes", "-k", "provokes").assert_outcomes(passed=1)
+    [record] = inner.records()
+    try:
+        # the next session takes the cluster whose log holds a panic: only panics during its tests count
+        inner.run(SIM, "--reuse-nodes", "-k", "after_it").assert_outcomes(passed=1)
+        # and a panic during one of its tests still fails that test
+        inner.pytester.makepyfile(test_again="""
+def test_panics_without_allowing_it(kept):
+    with open(kept[0].log_path, "a") as log:
+        log.write("thread 'main' panicked at src/main.rs:1:1:\\n")
+""")
+        again = inner.run(SIM, "--reuse-nodes", "test_again.py")
+        again.assert_outcomes(failed=1)
+        again.stdout.fnmatch_lines(["*logged a panic during the test*"])
+    finally:
+        reap("--cluster", str(record["cluster"]))
     nothing_left(inner)

@@ -12,6 +12,11 @@ def shared(shared_node_cluster):
     cluster = shared_node_cluster(count=2, names=["alpha", "beta"])
     yield cluster
     append_record({"shared_fixture_torn_down_in": os.getpid()})
+
+
+@pytest.fixture(scope="session")
+def another(shared_node_cluster):
+    return shared_node_cluster(count=1, names=["gamma"])
 """
 
 
@@ -29,6 +34,11 @@ def test_four_workers_share_one_cluster_started_once(inner: Inner) -> None:
             record(shared)
             assert [node.client.peers_count() for node in shared] == [1, 1]
 
+        @pytest.mark.parametrize("number", range(4))
+        def test_another_shared_cluster(another, number):
+            # likely started by another worker than the first: starters never wait for each other
+            assert another["gamma"].client.health()
+
         def test_faults_are_refused(shared):
             with pytest.raises(FaultUnavailableError, match="shared by the xdist workers"):
                 shared["alpha"].kill()
@@ -39,15 +49,15 @@ def test_four_workers_share_one_cluster_started_once(inner: Inner) -> None:
         """
     )
     result = inner.run(f"--merod-binary={merod}", "-n", "4")
-    result.assert_outcomes(passed=13)
+    result.assert_outcomes(passed=17)
     records = inner.records()
     assert len({item["worker_pid"] for item in records}) == 4, "every worker ran tests on the shared cluster"
     assert len({item["cluster"] for item in records}) == 1
     assert len({tuple(item["node_pids"]) for item in records}) == 1
     # merod init and run once per node, whichever worker came first: the cluster was started once
     invoked = [line.split() for line in calls.read_text().splitlines()]
-    assert sum("run" in args for args in invoked) == 2
-    assert sum("init" in args for args in invoked) == 2
+    assert sum("run" in args for args in invoked) == 3  # alpha, beta, and gamma of the other cluster
+    assert sum("init" in args for args in invoked) == 3
     inner.assert_nothing_left()
 
 
