@@ -40,6 +40,12 @@ class NodeRuntime(Protocol):
         """SIGTERM, `grace` seconds, SIGKILL; the node's home and identity stay."""
         ...
 
+    def end(self) -> None:
+        """Teardown: end the node for good, the fastest way the backend has (its home is removed
+        next; only its log is kept). Not a graceful stop: a hundred nodes stopping gracefully at
+        once spend seconds reacting to each other's departure."""
+        ...
+
     def start(self) -> None:
         """Run the node again after a stop or a kill: same home, identity, ports and address."""
         ...

@@ -213,7 +213,7 @@ class ClusterStart:
             node = started.nodes.get(slot.name)
             try:
                 if node is not None:
-                    node.runtime.stop()
+                    node.runtime.end()
             finally:
                 if node is not None:
                     node.runtime.capture()  # the report of a test that stopped its cluster shows the log

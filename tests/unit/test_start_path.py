@@ -48,6 +48,9 @@ class FakeRuntime:
     def stop(self, grace: float = 5.0) -> None:
         self.calls.append(f"stop {self.name}")
 
+    def end(self) -> None:
+        self.calls.append(f"end {self.name}")
+
     def start(self) -> None:
         self.calls.append(f"start again {self.name}")
 
@@ -160,8 +163,8 @@ def test_a_failed_start_stops_and_captures_the_nodes_that_did_start(run: RunCont
     assert failure.value.gate == "start"
     for name in ("node1", "node2"):  # started: stopped, their logs kept, then removed
         calls = [call for call in launcher.calls if call.endswith(name)]
-        assert calls[-3:] == [f"stop {name}", f"capture {name}", f"remove {name}"]
-    assert "stop node3" not in launcher.calls  # it never started: nothing to stop, but its volume may exist
+        assert calls[-3:] == [f"end {name}", f"capture {name}", f"remove {name}"]
+    assert "end node3" not in launcher.calls  # it never started: nothing to stop, but its volume may exist
     assert "remove node3" in launcher.calls
     assert launcher.calls[-1] == "close"
     assert list(run.clusters_dir.iterdir()) == []

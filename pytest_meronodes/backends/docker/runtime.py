@@ -69,6 +69,10 @@ class ContainerRuntime:
             self.resume()  # a paused container cannot take SIGTERM
             self.container.stop(timeout=int(grace))
 
+    def end(self) -> None:
+        """`docker stop`: the engine's own stop is quick, and the container is removed next."""
+        self.stop()
+
     def start(self) -> None:
         self.container.start()
 
