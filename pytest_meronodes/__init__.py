@@ -34,6 +34,7 @@ from .records import (
     SyncStatus,
 )
 from .shared_context import MemberState, SharedContext
+from .sharing import SharedClusters
 from .versions import MerodRelease, MerodVersionError
 
 __version__ = "0.1.0"
@@ -70,6 +71,7 @@ __all__ = [
     "PortsUnavailableError",
     "ProxyStartError",
     "RpcError",
+    "SharedClusters",
     "SharedContext",
     "SyncStatus",
     "SyncTimeoutError",

@@ -226,7 +226,7 @@ def test_examples_pass_on_docker(
 ) -> None:
     monkeypatch.setenv("MERONODES_EXAMPLE_AUTH", auth)
     result = pytester.runpytest_subprocess(str(EXAMPLES), *docker_args)
-    result.assert_outcomes(passed=6)
+    result.assert_outcomes(passed=8)
     result.stdout.fnmatch_lines(["meronodes: backend=docker*merod-sim*"])
     assert owned_by_dead_runs(docker_client) == []
 
