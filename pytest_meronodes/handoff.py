@@ -9,7 +9,6 @@ stopped or faulted from the view, and stopping the view stops nothing."""
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ from .node import Node
 from .parallel import run_parallel
 from .redact import register
 from .runtime import Liveness, NodeRuntime
+from .state_dir import write_private
 from .versions import MerodRelease
 
 HANDOFF_FILE = "handoff.json"  # in the cluster's directory
@@ -76,12 +76,8 @@ class ClusterHandoff:
         )
 
     def write(self, path: Path) -> None:
-        """Atomically, 0600 (it holds the admin password): a reader sees all of it or nothing."""
-        temporary = path.with_name(f".{path.name}.{os.getpid()}")
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            json.dump(asdict(self), handle)
-        os.replace(temporary, path)
+        """0600 (it holds the admin password), whole or not at all."""
+        write_private(path, json.dumps(asdict(self)))
 
     @classmethod
     def read(cls, path: Path) -> ClusterHandoff:

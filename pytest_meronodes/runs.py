@@ -14,7 +14,6 @@ import json
 import os
 import shutil
 import stat
-import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,15 +94,7 @@ def write_cluster_marker(directory: Path, run_id: str, cluster_id: str) -> None:
 
 
 def write_record(path: Path, record: RunRecord) -> None:
-    """Atomically, as a 0600 file of this user (mkstemp's mode), never through a symbolic link."""
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".run-")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(record.as_json())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    state_dir.write_private(path, record.as_json())
 
 
 class RunRegistry:

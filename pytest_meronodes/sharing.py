@@ -79,10 +79,8 @@ def announce(worker: Worker) -> None:
     """At the start of a worker's session: its pid and start time, to tell a dead worker from a
     slow one (written whole or not at all)."""
     pid = os.getpid()
-    directory = meeting_dir(worker)
-    temporary = directory / f".worker-{worker.id}.{pid}"
-    temporary.write_text(json.dumps(Owner(worker.run_uid, pid, process_start_time(pid) or "").as_dict()))
-    os.replace(temporary, directory / f"worker-{worker.id}.json")
+    owner = Owner(worker.run_uid, pid, process_start_time(pid) or "")
+    state_dir.write_private(meeting_dir(worker) / f"worker-{worker.id}.json", json.dumps(owner.as_dict()))
 
 
 def finished_tests(worker: Worker) -> None:

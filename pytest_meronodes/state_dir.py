@@ -76,6 +76,19 @@ def ports_dir(base: Path | None = None) -> Path:
     return ensure_shared_dir(ports_dir_path(base))
 
 
+def write_private(path: Path, text: str) -> None:
+    """Atomically, as a 0600 file of this user (mkstemp's mode), never through a symbolic link: a
+    reader sees the whole text or the file as it was."""
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
 def _describe_mode(mode: int) -> str:
     return f"{stat.S_IMODE(mode):04o}"
 
