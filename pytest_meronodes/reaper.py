@@ -50,6 +50,7 @@ from .runs import (
 from .runtime import STOP_GRACE
 
 REAP_LOCK = ".reap.lock"  # in the runs directory
+REAP_LOCK_TIMEOUT = 120.0  # seconds: another reaper removing a large cluster
 
 
 @dataclass
@@ -236,14 +237,26 @@ def reap_local(
     ports_dir: Path | None = None, result: Reaped | None = None, live_clusters: set[str] | None = None,
 ) -> Reaped:
     """Processes and homes recorded by dead runs (or the named clusters), and dead reservations."""
+    directory = state_dir.runs_dir() if runs_dir is None else state_dir.ensure_private_dir(runs_dir)
+    with _one_reaper(directory):
+        return _reap_local(directory, clusters, ports_dir, result, live_clusters)
+
+
+def _one_reaper(directory: Path) -> FileLock:
+    """One reaper at a time per user, for records and engines alike: two sessions starting
+    together must not both act on one record, nor remove one container together (the loser of
+    that race would find its volume "in use" and leave it)."""
+    return FileLock(str(directory / REAP_LOCK), timeout=REAP_LOCK_TIMEOUT)
+
+
+def _reap_local(
+    directory: Path, clusters: Iterable[str] | None, ports_dir: Path | None, result: Reaped | None,
+    live_clusters: set[str] | None,
+) -> Reaped:
     if result is None:
         result = Reaped()
     wanted = set(clusters) if clusters is not None else None
-    default_base = str(state_dir.clusters_dir())
-    directory = state_dir.runs_dir() if runs_dir is None else state_dir.ensure_private_dir(runs_dir)
-    # one reaper at a time per user: two sessions starting together must not both act on one record
-    with FileLock(str(directory / REAP_LOCK), timeout=120):
-        _reap_records(directory, wanted, default_base, result, live_clusters)
+    _reap_records(directory, wanted, str(state_dir.clusters_dir()), result, live_clusters)
     registry = ports_dir if ports_dir is not None else state_dir.ports_dir_path()
     if registry.is_dir():
         result.reservations.extend(PortRegistry((1024, 65535), registry).reclaim_dead())
@@ -307,11 +320,13 @@ def reap(*, clusters: Iterable[str] | None = None, engines: list[EngineResources
     reservations from the records, and what the backends' engines hold (engines: those that
     answer now, unless given)."""
     engines = engine_resources() if engines is None else engines
-    live: set[str] | None = None
-    if engines:  # known only when an engine answered
-        live = set().union(*(engine.live_clusters() for engine in engines))
-    result = reap_local(clusters=clusters, live_clusters=live)
-    result.engine.extend(reap_engines(engines, clusters=clusters))
+    directory = state_dir.runs_dir()
+    with _one_reaper(directory):
+        live: set[str] | None = None
+        if engines:  # known only when an engine answered
+            live = set().union(*(engine.live_clusters() for engine in engines))
+        result = _reap_local(directory, clusters, None, None, live)
+        result.engine.extend(reap_engines(engines, clusters=clusters, runs_dir=directory))
     return result
 
 
@@ -322,9 +337,12 @@ def reap_engines(
     unless named; one line per resource."""
     wanted = set(clusters) if clusters is not None else None
     kept = kept_clusters(runs_dir)
+    held = claimed_clusters(runs_dir)  # kept for reuse and in use: never, even when named
     lines = []
     for engine in engines:
-        lines += engine.reap(lambda owner, cluster: _doomed(owner, cluster in kept, cluster, wanted))
+        lines += engine.reap(
+            lambda owner, cluster: cluster not in held and _doomed(owner, cluster in kept, cluster, wanted)
+        )
     return lines
 
 
@@ -342,6 +360,13 @@ def reusable_clusters(runs_dir: Path | None = None) -> set[str]:
     directory = state_dir.runs_dir() if runs_dir is None else runs_dir
     return {cid for _, record in read_all(runs_dir) for cid, cluster in record.clusters.items()
             if cluster.kept and cluster.reuse_key and not in_use(directory, cid)}
+
+
+def claimed_clusters(runs_dir: Path | None = None) -> set[str]:
+    """The clusters kept for reuse that a running session uses now."""
+    directory = state_dir.runs_dir() if runs_dir is None else runs_dir
+    return {cid for _, record in read_all(runs_dir) for cid, cluster in record.clusters.items()
+            if cluster.reuse_key and in_use(directory, cid)}
 
 
 def kept_clusters(runs_dir: Path | None = None) -> set[str]:

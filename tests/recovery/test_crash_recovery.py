@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import docker
@@ -15,6 +16,8 @@ import pytest
 import requests
 
 from pytest_meronodes.backends.docker import labels as docker_labels
+from pytest_meronodes.ownership import Owner, process_start_time
+from tests.docker_backend.conftest import SIM_IMAGE
 from tests.simhelpers import SIM
 
 from .sessions import HoldingSession, alive, reservations_of, run_record_exists
@@ -101,6 +104,51 @@ def test_docker_run_killed_with_sigkill_is_reaped_and_a_live_session_is_not(
     finally:
         victim.stop()
         survivor.stop()
+
+
+@pytest.mark.docker
+def test_sessions_that_reap_one_dead_docker_run_together_leave_nothing_and_report_no_failure(
+    tmp_path: Path, docker_client: docker.DockerClient
+) -> None:
+    """Two sessions starting at once both find a dead run's containers. Neither may give up on a
+    container the other is removing and leave its volume behind, "in use" (as CI once saw)."""
+    cluster = f"{uuid.uuid4().hex[:8]}-c1"
+    selector: dict[str, str | list[str] | bool] = {"label": f"{docker_labels.CLUSTER}={cluster}"}
+
+    def owned() -> list[str]:
+        return sorted([
+            *(f"container {c.name}" for c in docker_client.containers.list(all=True, filters=selector)),
+            *(f"network {n.name}" for n in docker_client.networks.list(filters=selector)),
+            *(f"volume {v.name}" for v in docker_client.volumes.list(filters=selector)),
+        ])
+
+    # the run's owner lives while its cluster is made: under xdist, sessions starting meanwhile reap
+    owner = subprocess.Popen(["sleep", "600"])
+    try:
+        started = process_start_time(owner.pid)
+        assert started is not None
+        labels = docker_labels.labels(Owner(cluster[:8], owner.pid, started), cluster, "node")
+        network = docker_client.networks.create(f"meronodes-{cluster}", labels=labels)
+        for index in range(6):
+            volume = docker_client.volumes.create(f"meronodes-{cluster}-node{index}-home", labels=labels)
+            docker_client.containers.run(
+                SIM_IMAGE, entrypoint=["sleep", "300"], detach=True, labels=labels, network=network.name,
+                name=f"meronodes-{cluster}-node{index}", volumes={volume.name: {"bind": "/data", "mode": "rw"}},
+            )
+        assert len(owned()) == 13
+    finally:  # dead from here on: what it made is any reaper's (also when making it failed)
+        owner.kill()
+        owner.wait()
+    environment = {**os.environ, "TMPDIR": str(tmp_path)}  # this test's records and ports, the real engine
+    reapers = [
+        subprocess.Popen([sys.executable, "-m", "pytest_meronodes", "reap"], env=environment,
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for _ in range(2)
+    ]
+    outputs = [reaper.communicate(timeout=180)[0] for reaper in reapers]
+
+    assert [reaper.returncode for reaper in reapers] == [0, 0], outputs
+    assert owned() == []
 
 
 def test_ctrl_c_tears_the_cluster_down(tmp_path: Path) -> None:

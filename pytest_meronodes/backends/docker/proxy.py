@@ -21,6 +21,7 @@ from ...ports import PortRegistry
 from ..swarm import NodeSlot
 from . import labels as docker_labels
 from .engine import SIMULATOR_TITLE, DockerEngine
+from .runtime import remove_container
 
 AUTH_PORT = 3001
 NODE_PORT = 2528  # merod's server port inside every node container
@@ -146,8 +147,8 @@ class ProxyStack:
     def stop(self) -> None:
         for container in (self.traefik, self.auth):
             if container is not None:
-                with contextlib.suppress(NotFound, APIError):
-                    container.remove(force=True, v=True)
+                with contextlib.suppress(APIError):  # left for the reaper: its labels name this run
+                    remove_container(container)
         if self.internal_network is not None:
             with contextlib.suppress(NotFound, APIError):
                 self.internal_network.remove()

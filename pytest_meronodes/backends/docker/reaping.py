@@ -10,6 +10,7 @@ from typing import Any
 from ...ownership import Owner
 from . import labels as docker_labels
 from .firewall import owner_of_tag, remove_tagged
+from .runtime import remove_container
 
 
 def _containers(client: Any, label: str) -> list[tuple[Any, str, dict[str, str]]]:
@@ -59,6 +60,7 @@ def reap(client: Any, doomed: Callable[[Owner, str], bool]) -> list[str]:
     """Remove what `doomed(owner, cluster)` condemns: containers first (they hold networks and
     volumes), then networks and volumes. One line per resource, "NOT removed" where it failed."""
     from docker.errors import APIError, NotFound
+    from requests import RequestException
 
     condemned = [
         (kind, resource, name)
@@ -73,7 +75,7 @@ def reap(client: Any, doomed: Callable[[Owner, str], bool]) -> list[str]:
                 continue
             try:
                 if kind == "container":
-                    resource.remove(force=True, v=True)
+                    remove_container(resource)  # also waits out another reaper's removal of it
                 elif kind == "volume":
                     resource.remove(force=True)
                 else:
@@ -83,9 +85,15 @@ def reap(client: Any, doomed: Callable[[Owner, str], bool]) -> list[str]:
                 pass
             except APIError as error:
                 lines.append(f"{kind} {name}: NOT removed ({error.explanation})")
+            except RequestException as error:  # the engine did not answer in time
+                lines.append(f"{kind} {name}: NOT removed ({type(error).__name__})")
     # the firewall rules of a dead run's faults (partitions, loss): their tag names run and owner
     lines += remove_tagged(lambda tag: (found := owner_of_tag(tag)) is not None and doomed(*found))
     return lines
+
+
+PING_TIMEOUT = 5  # seconds: an engine that does not answer this soon is taken as absent
+REMOVE_TIMEOUT = 60  # seconds: force-removing a container on a busy engine can take more than 5
 
 
 def docker_client_if_any() -> Any:
@@ -93,10 +101,13 @@ def docker_client_if_any() -> Any:
     try:
         import docker
 
-        client = docker.from_env(timeout=5)
+        client = docker.from_env(timeout=PING_TIMEOUT)
         client.ping()
     except Exception:  # no engine, no socket, no permission: nothing of ours can be there
         return None
+    # a removal the client gives up on goes on in the engine, and the volume stays "in use" for the
+    # rest of this reaper's work: it is left behind
+    client.api.timeout = REMOVE_TIMEOUT
     return client
 
 

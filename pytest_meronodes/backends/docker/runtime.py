@@ -123,8 +123,13 @@ class ContainerRuntime:
 
 
 
+REMOVAL_WAIT = 60  # seconds for a removal another client started to finish
+
+
 def remove_container(container: Container) -> None:
-    """Gone is gone: a container someone else removed, or one Docker is removing already, is fine."""
+    """Returns once the container is gone, whoever removes it. When another client (a concurrent
+    reaper) is removing it already, that removal is waited for: until it ends, the container still
+    holds its volume and network, and removing those would fail with "in use"."""
     try:
         container.remove(force=True, v=True)
     except NotFound:
@@ -132,3 +137,5 @@ def remove_container(container: Container) -> None:
     except APIError as error:
         if "already in progress" not in str(error):
             raise
+        with contextlib.suppress(NotFound):  # NotFound: it finished before the wait began
+            container.wait(timeout=REMOVAL_WAIT, condition="removed")
