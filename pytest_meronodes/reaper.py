@@ -357,16 +357,19 @@ def cluster_owners(runs_dir: Path | None = None, engines: list[EngineResources] 
 
 def reusable_clusters(runs_dir: Path | None = None) -> set[str]:
     """The clusters kept for reuse (--reuse-nodes) that no running session uses now."""
-    directory = state_dir.runs_dir() if runs_dir is None else runs_dir
-    return {cid for _, record in read_all(runs_dir) for cid, cluster in record.clusters.items()
-            if cluster.kept and cluster.reuse_key and not in_use(directory, cid)}
+    return {cid for cid, held in _kept_for_reuse(runs_dir).items() if not held}
 
 
 def claimed_clusters(runs_dir: Path | None = None) -> set[str]:
     """The clusters kept for reuse that a running session uses now."""
+    return {cid for cid, held in _kept_for_reuse(runs_dir).items() if held}
+
+
+def _kept_for_reuse(runs_dir: Path | None) -> dict[str, bool]:
+    """Every cluster kept for reuse, and whether a running session holds its claim."""
     directory = state_dir.runs_dir() if runs_dir is None else runs_dir
-    return {cid for _, record in read_all(runs_dir) for cid, cluster in record.clusters.items()
-            if cluster.reuse_key and in_use(directory, cid)}
+    return {cid: in_use(directory, cid) for _, record in read_all(runs_dir)
+            for cid, cluster in record.clusters.items() if cluster.kept and cluster.reuse_key}
 
 
 def kept_clusters(runs_dir: Path | None = None) -> set[str]:

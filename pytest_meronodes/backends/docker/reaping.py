@@ -10,7 +10,7 @@ from typing import Any
 from ...ownership import Owner
 from . import labels as docker_labels
 from .firewall import owner_of_tag, remove_tagged
-from .runtime import remove_container
+from .runtime import REMOVAL_WAIT, remove_container
 
 
 def _containers(client: Any, label: str) -> list[tuple[Any, str, dict[str, str]]]:
@@ -93,7 +93,6 @@ def reap(client: Any, doomed: Callable[[Owner, str], bool]) -> list[str]:
 
 
 PING_TIMEOUT = 5  # seconds: an engine that does not answer this soon is taken as absent
-REMOVE_TIMEOUT = 60  # seconds: force-removing a container on a busy engine can take more than 5
 
 
 def docker_client_if_any() -> Any:
@@ -105,9 +104,9 @@ def docker_client_if_any() -> Any:
         client.ping()
     except Exception:  # no engine, no socket, no permission: nothing of ours can be there
         return None
-    # a removal the client gives up on goes on in the engine, and the volume stays "in use" for the
-    # rest of this reaper's work: it is left behind
-    client.api.timeout = REMOVE_TIMEOUT
+    # force-removing a container on a busy engine can take more than the ping's 5 s, and a removal
+    # the client gives up on goes on in the engine: its volume stays "in use" and is left behind
+    client.api.timeout = REMOVAL_WAIT
     return client
 
 

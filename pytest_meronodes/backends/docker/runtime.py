@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,13 @@ from ...runtime import STOP_GRACE
 from .files import FileOwner, tar_of
 
 HOME = "/data"  # the real image's CALIMERO_HOME, WORKDIR and VOLUME
+
+
+@functools.cache
+def _engine() -> docker.DockerClient:
+    """One client for every container this process attaches to: each new client asks the engine
+    for its API version first and keeps a connection pool of its own."""
+    return docker.from_env()
 
 
 class ContainerRuntime:
@@ -101,8 +109,7 @@ class ContainerRuntime:
     def reattach(cls, reference: dict[str, Any]) -> ContainerRuntime:
         """The runtime of a container another pytest process started (handoff.py); NotFound if it
         is gone."""
-        client = docker.from_env()
-        return cls(client.containers.get(str(reference["id"])), str(reference["node_dir"]),
+        return cls(_engine().containers.get(str(reference["id"])), str(reference["node_dir"]),
                    FileOwner(int(reference["uid"]), int(reference["gid"])))
 
     def upload(self, local_path: Path) -> str:
@@ -123,7 +130,7 @@ class ContainerRuntime:
 
 
 
-REMOVAL_WAIT = 60  # seconds for a removal another client started to finish
+REMOVAL_WAIT = 60  # seconds for a container's removal to finish, ours or another client's
 
 
 def remove_container(container: Container) -> None:
